@@ -1,0 +1,45 @@
+"""rnn-lyapunov: Lyapunov spectra of recurrent neural networks.
+
+Exponents everywhere in this package are in natural log per time step (nats per step),
+sorted in descending order.
+
+The public names are imported lazily (PEP 562) so that ``import rnn_lyapunov`` stays cheap and
+a command such as ``rnn-lyapunov --help`` does not pay for seaborn or snakemake.
+"""
+
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("rnn-lyapunov")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+_PUBLIC_NAMES = {
+    "lyapunov_spectrum": "rnn_lyapunov.engine",
+    "Spectrum": "rnn_lyapunov.spectrum",
+    "NonFiniteStateError": "rnn_lyapunov.errors",
+    "register_architecture": "rnn_lyapunov.registry",
+    "available_architectures": "rnn_lyapunov.registry",
+    "create_model": "rnn_lyapunov.model",
+    "from_torch": "rnn_lyapunov.torch_interop",
+    "check_jacobian": "rnn_lyapunov.jacobian_check",
+    "register_dataset": "rnn_lyapunov.datasets",
+    "available_datasets": "rnn_lyapunov.datasets",
+    "load_sweep": "rnn_lyapunov.sweep",
+}
+
+__all__ = ["__version__", *sorted(_PUBLIC_NAMES)]
+
+
+def __getattr__(name):
+    module_name = _PUBLIC_NAMES.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'rnn_lyapunov' has no attribute {name!r}")
+    value = getattr(import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
