@@ -1,0 +1,24 @@
+"""Datasets: a registry of builders (one module each) and preparing/loading them on disk.
+
+Register a new dataset by subclassing :class:`DatasetBuilder` in a module of this package and
+decorating it with ``@register_dataset("name")``; import the module below.
+"""
+
+from .base import TASKS, DatasetBuilder, SequenceDataset, Split
+from .registry import (
+    available_datasets,
+    build_dataset,
+    describe_datasets,
+    get_dataset_builder,
+    load_dataset,
+    prepare_dataset,
+    register_dataset,
+)
+
+# Importing the built-in dataset modules registers them.
+from . import adding, char_text, sequential_digits, signal_copy  # noqa: E402,F401  isort: skip
+
+__all__ = [
+    "TASKS", "DatasetBuilder", "SequenceDataset", "Split", "available_datasets", "build_dataset",
+    "describe_datasets", "get_dataset_builder", "load_dataset", "prepare_dataset", "register_dataset",
+]

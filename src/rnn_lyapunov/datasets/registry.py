@@ -1,0 +1,142 @@
+"""The dataset registry: names -> builders, and preparing/loading datasets on disk.
+
+A prepared dataset directory holds two files, written atomically:
+
+- ``splits.pt``: ``{"train": {"inputs", "targets"}, "validation": ..., "test": ...}`` tensors;
+- ``metadata.json``: name, task, sizes, input encoding, seed, options. It is written last, so
+  its presence marks a complete directory (the workflow uses it as the rule's output).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from ..errors import InputError
+from ..storage import save_torch_atomic, write_text_atomic
+from .base import SPLITS, DatasetBuilder, SequenceDataset, Split
+
+SPLITS_FILE = "splits.pt"
+METADATA_FILE = "metadata.json"
+FORMAT_VERSION = 1
+
+_BUILDERS: dict[str, DatasetBuilder] = {}
+
+
+def register_dataset(name: str):
+    """Class decorator registering a :class:`DatasetBuilder` subclass under ``name``.
+
+    A bad registration (not a builder, no description, a name already taken) fails here, at
+    import time, rather than when the dataset is first used.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise InputError(f"dataset name must be a Python identifier-like string, got {name!r}")
+
+    def decorator(builder_class):
+        if not (isinstance(builder_class, type) and issubclass(builder_class, DatasetBuilder)):
+            raise TypeError(f"@register_dataset({name!r}) must decorate a DatasetBuilder subclass")
+        if builder_class.build is DatasetBuilder.build:
+            raise TypeError(f"dataset {name!r}: {builder_class.__name__} does not implement build()")
+        if not builder_class.description:
+            raise TypeError(f"dataset {name!r}: {builder_class.__name__} needs a one-line description")
+        if name in _BUILDERS and type(_BUILDERS[name]) is not builder_class:
+            raise InputError(f"dataset name {name!r} is already registered by {type(_BUILDERS[name]).__name__}")
+        builder_class.name = name
+        _BUILDERS[name] = builder_class()
+        return builder_class
+
+    return decorator
+
+
+def available_datasets() -> list[str]:
+    """Sorted names of the registered datasets."""
+    return sorted(_BUILDERS)
+
+
+def describe_datasets() -> dict[str, str]:
+    """``{name: one-line description}`` for every registered dataset, sorted by name."""
+    return {name: _BUILDERS[name].description for name in available_datasets()}
+
+
+def get_dataset_builder(name: str) -> DatasetBuilder:
+    """The builder registered as ``name``; an InputError listing the known names otherwise."""
+    try:
+        return _BUILDERS[name]
+    except (KeyError, TypeError):
+        raise InputError(
+            f"unknown dataset {name!r}; must be one of {{{', '.join(available_datasets())}}}."
+        ) from None
+
+
+def build_dataset(name: str, *, seed: int = 0, **options) -> SequenceDataset:
+    """Build dataset ``name`` in memory (deterministic given ``seed`` and ``options``)."""
+    builder = get_dataset_builder(name)
+    resolved = builder.resolve_options(options)
+    dataset = builder.build(seed=seed, **resolved)
+    dataset.metadata.update({"seed": seed, "options": resolved})
+    return dataset
+
+
+def prepare_dataset(name: str, out_dir: str | os.PathLike, *, seed: int = 0, **options) -> Path:
+    """Build dataset ``name`` and write it to ``out_dir`` (created if needed); returns ``out_dir``.
+
+    Deterministic: the same name, seed and options give the same tensors. The workflow calls
+    this with ``out_dir = results/data/<name>/``.
+    """
+    dataset = build_dataset(name, seed=seed, **options)
+    directory = Path(out_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        split: {"inputs": dataset.split(split).inputs.contiguous(),
+                "targets": dataset.split(split).targets.contiguous()}
+        for split in SPLITS
+    }
+    save_torch_atomic(tensors, directory / SPLITS_FILE)
+    description = {
+        "format_version": FORMAT_VERSION,
+        "name": dataset.name,
+        "task": dataset.task,
+        "input_size": dataset.input_size,
+        "output_size": dataset.output_size,
+        "input_encoding": dataset.input_encoding,
+        "sizes": {split: len(dataset.split(split)) for split in SPLITS},
+        "metadata": dataset.metadata,
+    }
+    write_text_atomic(directory / METADATA_FILE, json.dumps(description, indent=2, sort_keys=True) + "\n")
+    return directory
+
+
+def load_dataset(name: str, data_dir: str | os.PathLike) -> SequenceDataset:
+    """Load dataset ``name`` from a directory written by :func:`prepare_dataset`.
+
+    Raises InputError for an unknown name, a directory that was never prepared (telling how to
+    prepare it), or a directory prepared for another dataset.
+    """
+    get_dataset_builder(name)
+    directory = Path(data_dir)
+    metadata_path = directory / METADATA_FILE
+    if not metadata_path.is_file() or not (directory / SPLITS_FILE).is_file():
+        raise InputError(
+            f"dataset {name!r} has not been prepared in {directory} (no {METADATA_FILE} / {SPLITS_FILE}). "
+            f"Prepare it first: in Python rnn_lyapunov.datasets.prepare_dataset({name!r}, {str(directory)!r}, seed=0), "
+            f"or with the workflow (snakemake {directory / METADATA_FILE}).")
+    description = json.loads(metadata_path.read_text(encoding="utf-8"))
+    if description.get("name") != name:
+        raise InputError(
+            f"{directory} holds dataset {description.get('name')!r}, not {name!r}; "
+            "point data_dir at the directory prepared for this dataset.")
+    if description.get("format_version") != FORMAT_VERSION:
+        raise InputError(f"{directory} was prepared by an incompatible version; prepare it again.")
+    tensors = torch.load(directory / SPLITS_FILE, map_location="cpu", weights_only=True)
+    return SequenceDataset(
+        name=name,
+        task=description["task"],
+        input_size=description["input_size"],
+        output_size=description["output_size"],
+        input_encoding=description["input_encoding"],
+        metadata=description["metadata"],
+        **{split: Split(tensors[split]["inputs"], tensors[split]["targets"]) for split in SPLITS},
+    )

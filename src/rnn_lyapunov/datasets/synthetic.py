@@ -1,0 +1,20 @@
+"""Helpers shared by the synthetic datasets: split sizes and per-split random streams."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import require_positive_int
+
+SIZE_OPTIONS = {"n_train": 2000, "n_validation": 500, "n_test": 500}
+
+
+def split_generators(seed: int, options: dict, dataset: str):
+    """``[(n_sequences, numpy Generator)]`` for train, validation, test.
+
+    Each split draws from its own stream spawned from ``seed``, so changing ``n_train`` leaves the
+    validation and test sequences (and hence the spectra's fixed inputs) unchanged.
+    """
+    sizes = [require_positive_int(options, key, dataset) for key in SIZE_OPTIONS]
+    streams = np.random.SeedSequence(seed).spawn(len(sizes))
+    return [(size, np.random.default_rng(stream)) for size, stream in zip(sizes, streams)]
