@@ -1,0 +1,129 @@
+"""The result of a Lyapunov-spectrum computation and the quantities derived from it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+UNITS = "nats per time step"
+
+
+def kaplan_yorke_dimension(exponents: torch.Tensor) -> float:
+    """Kaplan-Yorke (Lyapunov) dimension of a spectrum sorted in descending order.
+
+    ``D = j + (lambda_1 + ... + lambda_j) / |lambda_{j+1}|`` where ``j`` is the largest index whose
+    partial sum is non-negative (Kaplan & Yorke 1979). ``D = 0`` when ``lambda_1 < 0``; ``D = n``
+    when every partial sum of the ``n`` given exponents is non-negative (then the spectrum given
+    is too short to bound the dimension, or the system does not contract volumes).
+
+    exponents: (n_exponents,), nats per step, descending.
+    """
+    values = [float(value) for value in exponents]
+    if any(math.isnan(value) for value in values):
+        return float("nan")
+    partial_sum = 0.0
+    for index, value in enumerate(values):
+        if partial_sum + value < 0.0:
+            return float(index) + (partial_sum / abs(value) if math.isfinite(value) else 0.0)
+        partial_sum += value
+    return float(len(values))
+
+
+def positive_exponent_sum(exponents: torch.Tensor) -> float:
+    """Sum of the positive exponents (Pesin's bound on the Kolmogorov-Sinai entropy), nats per step."""
+    return float(exponents.clamp(min=0.0).nan_to_num(nan=0.0).sum())
+
+
+def _standard_error(per_trajectory: torch.Tensor) -> torch.Tensor:
+    """Standard error of the mean across trajectories; NaN with a single trajectory (undefined)."""
+    n_trajectories = per_trajectory.shape[0]
+    if n_trajectories < 2:
+        return torch.full(per_trajectory.shape[1:], float("nan"), dtype=torch.float64)
+    finite = per_trajectory.isfinite().all(dim=0)
+    spread = per_trajectory.where(per_trajectory.isfinite(), 0.0).std(dim=0, unbiased=True)
+    return (spread / math.sqrt(n_trajectories)).where(finite, float("nan"))
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """Lyapunov exponents of a system driven by a batch of input sequences.
+
+    All values are float64 CPU tensors in nats per time step, sorted in descending order.
+
+    Attributes:
+        per_trajectory: (batch, n_exponents), one spectrum per input sequence.
+        history: (n_records, batch, n_exponents) running estimates, or None if not recorded.
+        history_steps: (n_records,) number of accumulated steps (after warm-up) at each record.
+        steps: number of steps accumulated per trajectory (after warm-up).
+        warmup_steps, reorthonormalize_every: the settings used.
+    """
+
+    per_trajectory: torch.Tensor
+    history: torch.Tensor | None = None
+    history_steps: torch.Tensor | None = None
+    steps: int = 0
+    warmup_steps: int = 0
+    reorthonormalize_every: int = 1
+    exponents: torch.Tensor = field(init=False)
+    stderr: torch.Tensor = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "exponents", self.per_trajectory.mean(dim=0))
+        object.__setattr__(self, "stderr", _standard_error(self.per_trajectory))
+
+    @property
+    def n_exponents(self) -> int:
+        return self.per_trajectory.shape[1]
+
+    @property
+    def kaplan_yorke_dimension(self) -> float:
+        """Kaplan-Yorke dimension of the mean spectrum."""
+        return kaplan_yorke_dimension(self.exponents)
+
+    @property
+    def entropy(self) -> float:
+        """Sum of the positive mean exponents (nats per step)."""
+        return positive_exponent_sum(self.exponents)
+
+    def to_dataset(self):
+        """The spectrum as a labelled ``xarray.Dataset``.
+
+        Dims ``trajectory``, ``exponent`` (1-based index) and, when a history was recorded,
+        ``step``; units in each variable's attributes.
+        """
+        import xarray as xr
+
+        exponent_index = range(1, self.n_exponents + 1)
+        data_vars = {
+            "lyapunov_exponents": (
+                "exponent", self.exponents.numpy(),
+                {"units": UNITS, "long_name": "Lyapunov exponent, mean over trajectories"}),
+            "lyapunov_exponents_per_trajectory": (
+                ("trajectory", "exponent"), self.per_trajectory.numpy(),
+                {"units": UNITS, "long_name": "Lyapunov exponent of each input sequence"}),
+            "lyapunov_stderr": (
+                "exponent", self.stderr.numpy(),
+                {"units": UNITS, "long_name": "standard error of the mean across trajectories"}),
+            "kaplan_yorke_dimension": (
+                (), self.kaplan_yorke_dimension,
+                {"units": "1", "long_name": "Kaplan-Yorke dimension of the mean spectrum"}),
+            "entropy": (
+                (), self.entropy,
+                {"units": UNITS, "long_name": "sum of positive exponents (Pesin bound)"}),
+        }
+        coords = {"exponent": list(exponent_index), "trajectory": list(range(self.per_trajectory.shape[0]))}
+        if self.history is not None:
+            data_vars["lyapunov_running_estimate"] = (
+                ("step", "trajectory", "exponent"), self.history.numpy(),
+                {"units": UNITS, "long_name": "running estimate of the Lyapunov exponents"})
+            coords["step"] = self.history_steps.numpy()
+        attributes = {
+            "steps": self.steps,
+            "warmup_steps": self.warmup_steps,
+            "reorthonormalize_every": self.reorthonormalize_every,
+            "exponent_units": UNITS,
+            "exponent_order": "descending",
+        }
+        return xr.Dataset(data_vars, coords=coords, attrs=attributes)

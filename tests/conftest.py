@@ -1,0 +1,30 @@
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_torch():
+    """Each test starts from the same global RNG state and restores the default dtype."""
+    torch.manual_seed(0)
+    default_dtype = torch.get_default_dtype()
+    yield
+    torch.set_default_dtype(default_dtype)
+
+
+class AutodiffOnly:
+    """Hides a system's ``jacobian`` so the engine takes the forward-mode autodiff path."""
+
+    def __init__(self, system):
+        self._system = system
+        self.state_size = system.state_size
+
+    def step(self, state, x):
+        return self._system.step(state, x)
+
+    def initial_state(self, batch):
+        return self._system.initial_state(batch)
+
+
+@pytest.fixture
+def autodiff_only():
+    return AutodiffOnly

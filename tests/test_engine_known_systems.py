@@ -1,0 +1,61 @@
+"""The engine against systems whose exponents are known independently (closed forms, literature)."""
+
+import math
+
+import pytest
+import torch
+
+from rnn_lyapunov import lyapunov_spectrum
+from rnn_lyapunov.systems import GaussianProductMap, HenonMap, LinearMap, LogisticMap
+
+HENON_REFERENCE = (0.41922, -1.62319)  # Sprott, Chaos and Time-Series Analysis (2003)
+
+
+def autonomous(batch, steps, dtype=torch.float64):
+    return torch.zeros(batch, steps, 0, dtype=dtype)
+
+
+def test_henon_exponents_match_reference():
+    spectrum = lyapunov_spectrum(HenonMap(), autonomous(16, 5000), warmup_steps=100)
+    assert spectrum.exponents.tolist() == pytest.approx(HENON_REFERENCE, abs=0.005)
+
+
+def test_henon_exponent_sum_is_log_b_exactly():
+    spectrum = lyapunov_spectrum(HenonMap(), autonomous(4, 1000), warmup_steps=10)
+    # det J = -b at every point, so each trajectory's exponents sum to ln b.
+    assert spectrum.per_trajectory.sum(dim=1).tolist() == pytest.approx([math.log(0.3)] * 4, abs=1e-9)
+
+
+def test_henon_kaplan_yorke_dimension_matches_reference():
+    spectrum = lyapunov_spectrum(HenonMap(), autonomous(16, 5000), warmup_steps=100)
+    expected = 1 + HENON_REFERENCE[0] / abs(HENON_REFERENCE[1])  # 1.258
+    assert spectrum.kaplan_yorke_dimension == pytest.approx(expected, abs=0.005)
+
+
+def test_logistic_map_at_r4_has_exponent_log_2():
+    spectrum = lyapunov_spectrum(LogisticMap(r=4.0), autonomous(64, 5000), warmup_steps=100)
+    assert float(spectrum.exponents[0]) == pytest.approx(math.log(2.0), abs=0.005)
+
+
+def test_non_normal_linear_map_has_log_abs_eigenvalues():
+    generator = torch.Generator().manual_seed(1)
+    eigenvalues = torch.tensor([1.5, 1.1, 0.7, -0.4, 0.2], dtype=torch.float64)
+    # Large off-diagonal entries make the map strongly non-normal.
+    matrix = torch.diag(eigenvalues) + 3.0 * torch.triu(torch.randn(5, 5, generator=generator, dtype=torch.float64), 1)
+    linear_map = LinearMap(matrix)
+    spectrum = lyapunov_spectrum(linear_map, autonomous(2, 600), warmup_steps=300)
+    expected = eigenvalues.abs().log().sort(descending=True).values
+    assert torch.allclose(spectrum.exponents, expected, atol=1e-6, rtol=0)
+    assert torch.allclose(linear_map.exact_exponents(), expected, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_gaussian_matrix_products_match_newman_closed_form():
+    n = 10
+    product_map = GaussianProductMap(n)
+    inputs = product_map.random_inputs(32, 2000, generator=torch.Generator().manual_seed(2))
+    spectrum = lyapunov_spectrum(product_map, inputs, warmup_steps=50)
+    index = torch.arange(1, n + 1, dtype=torch.float64)
+    newman = 0.5 * (math.log(2.0 / n) + torch.special.digamma((n - index + 1) / 2))
+    deviation_in_standard_errors = (spectrum.exponents - newman).abs() / spectrum.stderr
+    assert deviation_in_standard_errors.max() < 3.0, deviation_in_standard_errors
