@@ -28,3 +28,15 @@ class AutodiffOnly:
 @pytest.fixture
 def autodiff_only():
     return AutodiffOnly
+
+
+class JacobianOnly(AutodiffOnly):
+    """Exposes ``jacobian`` but hides ``step_with_tangents``: the engine takes the Jacobian path."""
+
+    def jacobian(self, state, x):
+        return self._system.jacobian(state, x)
+
+
+@pytest.fixture
+def jacobian_only():
+    return JacobianOnly

@@ -41,12 +41,13 @@ def test_reorthonormalizing_every_5_steps_equals_every_step():
     assert torch.allclose(every_fifth.per_trajectory, every_step.per_trajectory, atol=1e-8, rtol=0)
 
 
-def test_analytic_jacobian_path_equals_autodiff_path(autodiff_only):
+def test_analytic_paths_equal_autodiff_path(autodiff_only, jacobian_only):
     rnn = TanhRNN(hidden_size=24, input_size=5, gain=1.5, seed=7)
     inputs = rnn.random_inputs(4, 300, generator=torch.Generator().manual_seed(8))
-    analytic = lyapunov_spectrum(rnn, inputs, warmup_steps=30)
     autodiff = lyapunov_spectrum(autodiff_only(rnn), inputs, warmup_steps=30)
-    assert torch.allclose(analytic.per_trajectory, autodiff.per_trajectory, atol=1e-10, rtol=0)
+    for analytic_system in (rnn, jacobian_only(rnn)):  # step_with_tangents, then jacobian
+        analytic = lyapunov_spectrum(analytic_system, inputs, warmup_steps=30)
+        assert torch.allclose(analytic.per_trajectory, autodiff.per_trajectory, atol=1e-10, rtol=0)
 
 
 def test_trajectory_spectrum_is_the_same_alone_or_in_a_batch_of_16():

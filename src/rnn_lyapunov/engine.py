@@ -43,9 +43,10 @@ def lyapunov_spectrum(
         system: an object with ``state_size: int`` and ``step(state, x) -> next_state``
             (state: (batch, state_size), x: (batch, input_size)); optionally
             ``jacobian(state, x)`` -> (batch, state_size, state_size), the derivative of ``step``
-            with respect to ``state`` (used when present; otherwise forward-mode autodiff pushes
-            the tangent vectors through ``step`` without forming the full Jacobian), and
-            ``initial_state(batch)`` -> (batch, state_size).
+            with respect to ``state``, or ``step_with_tangents(state, x, tangents)`` ->
+            (next_state, J @ tangents) with tangents (batch, state_size, n_exponents); without
+            either, forward-mode autodiff pushes the tangent vectors through ``step`` without
+            forming the full Jacobian. Optionally ``initial_state(batch)`` -> (batch, state_size).
         inputs: (batch, time, input_size) tensor; ``input_size`` may be 0 for an autonomous map.
             The computation runs on its device and in its dtype; one trajectory per batch row.
         initial_state: (batch, state_size); default ``system.initial_state(batch)`` if the system

@@ -169,6 +169,13 @@ class TanhRNN:
         weights = self._cast.get(state)
         return torch.tanh(state @ weights["recurrent"].T + x @ weights["input"].T + weights["bias"])
 
+    def step_with_tangents(self, state, x, tangents):
+        """Next state (batch, hidden_size) and J @ tangents (batch, hidden_size, k) in one pass."""
+        next_state = self.step(state, x)
+        recurrent = self._cast.get(state)["recurrent"]
+        # W @ V for every trajectory at once; the per-trajectory Jacobian is never formed.
+        return next_state, (1.0 - next_state**2).unsqueeze(-1) * torch.matmul(recurrent, tangents)
+
     def jacobian(self, state, x):
         next_state = self.step(state, x)
         # d tanh(a)/da = 1 - tanh(a)^2, scaling the rows of W.

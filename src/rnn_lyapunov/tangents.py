@@ -1,7 +1,10 @@
 """Advancing a state and a frame of tangent vectors by one step of a system.
 
-Two ways, chosen once per computation:
+Three ways, chosen once per computation, fastest first:
 
+* the system's own ``step_with_tangents(state, x, tangents)``, which returns the next state and
+  ``J @ tangents`` together without materialising a Jacobian per trajectory (for a vanilla RNN,
+  ``J @ V = (1 - h'^2) * (W @ V)`` is one shared matrix product for the whole batch);
 * the system's own ``jacobian(state, x)`` (batch, state_size, state_size), applied by one batched
   matrix product; fastest when the architecture provides it;
 * forward-mode autodiff (``torch.func.jvp`` under ``torch.func.vmap`` over the frame's columns),
@@ -48,7 +51,9 @@ def autodiff_propagator(system) -> FramePropagator:
 
 
 def frame_propagator(system) -> FramePropagator:
-    """The analytic path when the system defines ``jacobian``, the autodiff path otherwise."""
+    """The system's ``step_with_tangents`` or ``jacobian`` when it has one, autodiff otherwise."""
+    if callable(getattr(system, "step_with_tangents", None)):
+        return system.step_with_tangents
     if callable(getattr(system, "jacobian", None)):
         return jacobian_propagator(system)
     return autodiff_propagator(system)
