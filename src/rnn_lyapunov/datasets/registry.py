@@ -9,6 +9,7 @@ A prepared dataset directory holds two files, written atomically:
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError
-from ..storage import save_torch_atomic, write_text_atomic
+from ..storage import write_bytes_atomic, write_text_atomic
 from .base import SPLITS, DatasetBuilder, SequenceDataset, Split
 
 SPLITS_FILE = "splits.pt"
@@ -94,7 +95,11 @@ def prepare_dataset(name: str, out_dir: str | os.PathLike, *, seed: int = 0, **o
                 "targets": dataset.split(split).targets.contiguous()}
         for split in SPLITS
     }
-    save_torch_atomic(tensors, directory / SPLITS_FILE)
+    # Serialised in memory: torch.save embeds the (temporary) file name, and the same seed should
+    # give a byte-identical file.
+    buffer = io.BytesIO()
+    torch.save(tensors, buffer)
+    write_bytes_atomic(directory / SPLITS_FILE, buffer.getvalue())
     description = {
         "format_version": FORMAT_VERSION,
         "name": dataset.name,
