@@ -1,0 +1,82 @@
+"""GRU, the same map as ``torch.nn.GRU`` (Cho et al. 2014; gates r, z, n in torch's order).
+
+r = sigma(W_ir x + b_ir + W_hr h + b_hr);  z = sigma(W_iz x + b_iz + W_hz h + b_hz);
+n = tanh(W_in x + b_in + r * (W_hn h + b_hn));  h' = (1 - z) * n + z * h.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnn_lyapunov.architecture import RecurrentArchitecture
+from rnn_lyapunov.registry import register_architecture
+
+
+@register_architecture("gru")
+class GRU(RecurrentArchitecture):
+    """Multi-layer GRU; layer k > 0 takes layer k-1's new ``h`` as its input.
+
+    State: (batch, num_layers * hidden_size), the layers' ``h`` one after another.
+    """
+
+    description = "GRU (torch.nn.GRU); analytic Jacobian"
+    torch_module_type = nn.GRU
+    gates_per_layer = 3
+
+    def _layer(self, layer, layer_input, h):
+        """Input part and hidden part of the pre-activations, gates and new h of one layer."""
+        weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
+        from_input = F.linear(layer_input, weight_ih, bias_ih)
+        from_hidden = F.linear(h, weight_hh, bias_hh)
+        input_r, input_z, input_n = from_input.chunk(3, dim=1)
+        hidden_r, hidden_z, hidden_n = from_hidden.chunk(3, dim=1)
+        reset = torch.sigmoid(input_r + hidden_r)
+        update = torch.sigmoid(input_z + hidden_z)
+        candidate = torch.tanh(input_n + reset * hidden_n)
+        h_new = (1 - update) * candidate + update * h
+        return hidden_n, reset, update, candidate, h_new
+
+    def step(self, state, x):
+        layer_input, new_blocks = x, []
+        for layer in range(self.num_layers):
+            *_, layer_input = self._layer(layer, layer_input, self.layer_state(state, layer))
+            new_blocks.append(layer_input)
+        return torch.cat(new_blocks, dim=1)
+
+    def jacobian(self, state, x):
+        """d step / d state: (batch, state_size, state_size).
+
+        For a perturbation whose effect on the input-side pre-activations is P_i and on the
+        hidden-side ones P_h (3N rows each): dr = r(1-r)(P_i,r + P_h,r), dz = z(1-z)(P_i,z + P_h,z),
+        dn = (1-n^2)(P_i,n + (W_hn h + b_hn) dr + r P_h,n), dh' = (h - n) dz + (1 - z) dn (+ z on
+        the own diagonal). Own columns: P_i = 0, P_h = W_hh; columns of the layers below:
+        P_i = W_ih times the rows of layer k-1's h', P_h = 0.
+        """
+        size = self.hidden_size
+        jacobian = state.new_zeros(state.shape[0], self.state_size, self.state_size)
+        layer_input, rows_below = x, None
+        for layer in range(self.num_layers):
+            start, end = layer * size, (layer + 1) * size
+            h = state[:, start:end]
+            hidden_n, r, z, n, h_new = self._layer(layer, layer_input, h)
+            scale_r, scale_z = (r * (1 - r)).unsqueeze(2), (z * (1 - z)).unsqueeze(2)
+            scale_n, hidden_n, r = (1 - n * n).unsqueeze(2), hidden_n.unsqueeze(2), r.unsqueeze(2)
+            h_minus_n, keep = (h - n).unsqueeze(2), (1 - z).unsqueeze(2)
+
+            def through_gates(input_side, hidden_side):
+                """One of input_side / hidden_side is None (no dependence)."""
+                present = input_side if input_side is not None else hidden_side
+                p_r, p_z, p_n = present.split(size, dim=-2)
+                d_r, d_z = scale_r * p_r, scale_z * p_z
+                inner = hidden_n * d_r + (p_n if input_side is not None else r * p_n)
+                return h_minus_n * d_z + keep * (scale_n * inner)
+
+            weight_ih, weight_hh, _, _ = self.layer_weights(layer)
+            rows = through_gates(None, weight_hh) + torch.diag_embed(z)  # own block (batch, N, N)
+            if rows_below is not None:
+                rows = torch.cat([through_gates(torch.matmul(weight_ih, rows_below), None), rows], dim=2)
+            jacobian[:, start:end, :end] = rows
+            rows_below, layer_input = rows, h_new
+        return jacobian

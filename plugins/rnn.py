@@ -1,0 +1,73 @@
+"""Elman RNN, the same map as ``torch.nn.RNN``: h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnn_lyapunov.architecture import RecurrentArchitecture
+from rnn_lyapunov.errors import InputError
+from rnn_lyapunov.registry import register_architecture
+
+NONLINEARITIES = ("tanh", "relu")
+
+
+@register_architecture("rnn")
+class ElmanRNN(RecurrentArchitecture):
+    """Multi-layer Elman RNN; layer k > 0 takes layer k-1's new ``h`` as its input.
+
+    State: (batch, num_layers * hidden_size), the layers' ``h`` one after another.
+    Option ``nonlinearity``: ``"tanh"`` (default) or ``"relu"``, as in ``torch.nn.RNN``.
+    """
+
+    description = "Elman RNN (torch.nn.RNN), nonlinearity tanh or relu; analytic Jacobian"
+    torch_module_type = nn.RNN
+    gates_per_layer = 1
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, nonlinearity="tanh"):
+        if nonlinearity not in NONLINEARITIES:
+            raise InputError(f"nonlinearity must be one of {', '.join(NONLINEARITIES)}; got {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, num_layers, bias)
+        self.nonlinearity = nonlinearity
+
+    @classmethod
+    def torch_module_options(cls, module):
+        return {"nonlinearity": module.nonlinearity}
+
+    def _layer(self, layer, layer_input, h):
+        """Pre-activation and new h of one layer: (batch, hidden_size) each."""
+        weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
+        pre_activation = F.linear(layer_input, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)
+        h_new = torch.tanh(pre_activation) if self.nonlinearity == "tanh" else torch.relu(pre_activation)
+        return pre_activation, h_new
+
+    def step(self, state, x):
+        layer_input, new_blocks = x, []
+        for layer in range(self.num_layers):
+            _, layer_input = self._layer(layer, layer_input, self.layer_state(state, layer))
+            new_blocks.append(layer_input)
+        return torch.cat(new_blocks, dim=1)
+
+    def jacobian(self, state, x):
+        """d step / d state: (batch, state_size, state_size).
+
+        Own block of layer k: diag(act'(a_k)) W_hh_k, formed as act'[:, :, None] * W_hh_k.
+        Layer k's input is layer k-1's new h, so its rows also get diag(act'(a_k)) W_ih_k times
+        the rows of layer k-1 (the cross-layer blocks, to the left of the diagonal).
+        """
+        size = self.hidden_size
+        jacobian = state.new_zeros(state.shape[0], self.state_size, self.state_size)
+        layer_input, rows_below = x, None
+        for layer in range(self.num_layers):
+            start, end = layer * size, (layer + 1) * size
+            pre_activation, h_new = self._layer(layer, layer_input, state[:, start:end])
+            slope = 1 - h_new * h_new if self.nonlinearity == "tanh" else (pre_activation > 0).to(state.dtype)
+            slope = slope.unsqueeze(2)  # (batch, hidden_size, 1) scales the rows
+            weight_ih, weight_hh, _, _ = self.layer_weights(layer)
+            rows = slope * weight_hh  # (batch, hidden_size, hidden_size): the own block
+            if rows_below is not None:
+                rows = torch.cat([slope * torch.matmul(weight_ih, rows_below), rows], dim=2)
+            jacobian[:, start:end, :end] = rows
+            rows_below, layer_input = rows, h_new
+        return jacobian

@@ -1,0 +1,123 @@
+"""Checking a system's analytic ``jacobian`` against the autograd Jacobian of its ``step``.
+
+``step`` is the single source of truth of an architecture; ``jacobian`` is an optimisation that
+must agree with it. The reference is reverse-mode autograd (``torch.func.jacrev``) of ``step`` over
+the whole batch, in float64, so a Jacobian that mixes batch rows would be caught too.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch.func import jacrev
+
+from .errors import InputError
+
+
+def autograd_jacobian(system, state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """d step / d state by autograd: (batch, state_size, state_size).
+
+    The full (batch, state_size, batch, state_size) derivative is formed and its per-trajectory
+    diagonal blocks returned; cost grows as batch^2, so keep the batch small.
+    """
+    full = jacrev(lambda current: system.step(current, x))(state)
+    return full.diagonal(dim1=0, dim2=2).permute(2, 0, 1)
+
+
+def _in_dtype(system, dtype: torch.dtype):
+    """``system`` itself if its parameters are already ``dtype``, else a converted deep copy."""
+    parameters = getattr(system, "parameters", None)
+    if not callable(parameters):
+        return system
+    if all(parameter.dtype == dtype for parameter in parameters() if parameter.is_floating_point()):
+        return system
+    return copy.deepcopy(system).to(dtype)
+
+
+def check_jacobian(
+    system,
+    state: torch.Tensor | None = None,
+    x: torch.Tensor | None = None,
+    *,
+    batch: int = 4,
+    input_size: int | None = None,
+    dtype: torch.dtype = torch.float64,
+    atol: float = 1e-10,
+    seed: int = 0,
+) -> float:
+    """Compare ``system.jacobian(state, x)`` with the autograd Jacobian of ``system.step``.
+
+    Args:
+        system: anything with ``state_size``, ``step`` and ``jacobian`` (e.g. a plugin instance,
+            ``model.system()`` or ``from_torch(module)``). An ``nn.Module`` whose parameters are not
+            in ``dtype`` is deep-copied and converted; the original is untouched.
+        state: (batch, state_size); default standard normal * 0.5 (seeded), so that gates and
+            cell states are away from zero and every term of the Jacobian matters.
+        x: (batch, input_size); default standard normal (seeded).
+        batch: trajectories when ``state``/``x`` are generated.
+        input_size: when ``x`` is generated; default ``system.input_size``.
+        dtype: dtype of the comparison (float64 so that rounding does not hide small errors).
+        atol: largest allowed absolute difference of any entry.
+        seed: seed of the generated state and input.
+
+    Returns:
+        The largest absolute difference between the two Jacobians (float).
+
+    Raises:
+        InputError: the system has no ``jacobian``, or no input size is known.
+        AssertionError: the shapes differ or the difference exceeds ``atol`` (the message gives
+            the worst entry and the layer blocks it falls in).
+    """
+    if not callable(getattr(system, "jacobian", None)):
+        raise InputError(
+            f"{type(system).__name__} has no jacobian method to check; the engine uses forward-mode "
+            "autodiff for it, which needs no check"
+        )
+    system = _in_dtype(system, dtype)
+    state_size = int(system.state_size)
+    generator = torch.Generator().manual_seed(seed)
+    if state is None:
+        state = 0.5 * torch.randn(batch, state_size, generator=generator, dtype=dtype)
+    state = state.to(dtype)
+    if x is None:
+        input_size = input_size if input_size is not None else getattr(system, "input_size", None)
+        if input_size is None:
+            raise InputError("pass x or input_size: the system has no input_size attribute")
+        x = torch.randn(state.shape[0], input_size, generator=generator, dtype=dtype)
+    x = x.to(dtype)
+    parameters = getattr(system, "parameters", None)
+    if callable(parameters):
+        device = next(iter(parameters()), state).device
+        state, x = state.to(device), x.to(device)
+
+    with torch.no_grad():
+        analytic = system.jacobian(state, x)
+    reference = autograd_jacobian(system, state, x).detach()
+    name = getattr(system, "architecture_name", None) or type(system).__name__
+    if analytic.shape != reference.shape:
+        raise AssertionError(
+            f"{name}.jacobian returned shape {tuple(analytic.shape)}; expected (batch, state_size, state_size) "
+            f"= {tuple(reference.shape)}"
+        )
+    difference = (analytic - reference).abs()
+    max_error = float(difference.max())
+    if not max_error <= atol:  # also catches NaN
+        trajectory, row, column = (int(index) for index in torch.unravel_index(difference.argmax(), difference.shape))
+        block = _block_note(system, row, column)
+        raise AssertionError(
+            f"{name}.jacobian differs from the autograd Jacobian of {name}.step by {max_error:.3g} > atol={atol:g} "
+            f"(worst at trajectory {trajectory}, row {row}, column {column}{block}: analytic "
+            f"{float(analytic[trajectory, row, column]):.6g}, autograd {float(reference[trajectory, row, column]):.6g}). "
+            "step is the source of truth: fix jacobian, or delete it to let the engine use autodiff."
+        )
+    return max_error
+
+
+def _block_note(system, row: int, column: int) -> str:
+    hidden_size = getattr(system, "hidden_size", None)
+    blocks = getattr(system, "state_blocks_per_layer", None)
+    if not hidden_size or not blocks:
+        return ""
+    width = hidden_size * blocks
+    return f", i.e. d(layer {row // width} state) / d(layer {column // width} state)"

@@ -1,0 +1,112 @@
+"""A sequence model: a recurrent core (an architecture plugin) plus a linear readout.
+
+The core is stepped one time step at a time with the same ``step`` the Lyapunov engine uses, so
+the network that is trained is exactly the dynamical system whose spectrum is measured.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .architecture import RecurrentArchitecture, check_size
+from .errors import InputError
+from .registry import architecture_options, get_architecture
+
+
+class SequenceModel(nn.Module):
+    """``core`` (a RecurrentArchitecture) -> dropout -> ``readout`` (nn.Linear) at every step.
+
+    Attributes:
+        core: the plugin instance; ``system()`` returns it (shared parameters, no copy).
+        dropout: ``nn.Dropout`` on the readout's input (the core's ``output``), not inside the recurrence.
+        readout: ``nn.Linear(hidden_size, output_size)``.
+    """
+
+    def __init__(self, core: RecurrentArchitecture, output_size: int, dropout: float = 0.0):
+        super().__init__()
+        self.core = core
+        self.dropout = nn.Dropout(dropout)
+        self.readout = nn.Linear(core.hidden_size, check_size("output_size", output_size))
+        reference = next(iter(core.parameters()), None)
+        if reference is not None:
+            self.readout.to(dtype=reference.dtype, device=reference.device)
+
+    def forward(self, inputs: torch.Tensor, state: torch.Tensor | None = None):
+        """Run the sequence.
+
+        Args:
+            inputs: (batch, time, input_size).
+            state: initial state (batch, state_size); default ``core.initial_state(batch)`` (zeros).
+
+        Returns:
+            ``(outputs (batch, time, output_size), final_state (batch, state_size))``.
+        """
+        core = self.core
+        if inputs.dim() != 3 or inputs.shape[2] != core.input_size:
+            raise InputError(
+                f"inputs must have shape (batch, time, input_size={core.input_size}), got {tuple(inputs.shape)}"
+            )
+        batch = inputs.shape[0]
+        if state is None:
+            state = core.initial_state(batch).to(inputs.device)
+        elif tuple(state.shape) != (batch, core.state_size):
+            raise InputError(f"state must have shape (batch, state_size) = ({batch}, {core.state_size}), got {tuple(state.shape)}")
+        features = []
+        for time_index in range(inputs.shape[1]):
+            state = core.step(state, inputs[:, time_index])
+            features.append(core.output(state))
+        outputs = self.readout(self.dropout(torch.stack(features, dim=1)))
+        return outputs, state
+
+    def system(self) -> RecurrentArchitecture:
+        """The recurrent core as a system for ``lyapunov_spectrum`` (the same object, parameters shared)."""
+        return self.core
+
+
+def create_model(
+    name: str,
+    *,
+    input_size: int,
+    hidden_size: int,
+    output_size: int,
+    num_layers: int = 1,
+    init: str = "default",
+    init_scale: float | None = None,
+    init_gain: float | None = None,
+    dropout: float = 0.0,
+    bias: bool = True,
+    **options,
+) -> SequenceModel:
+    """Build a SequenceModel around the architecture registered as ``name``.
+
+    Args:
+        name: a name from ``available_architectures()`` (e.g. ``"rnn"``, ``"lstm"``, ``"gru"``).
+        input_size, hidden_size, output_size, num_layers: positive ints.
+        init: ``"default"`` | ``"uniform"`` (needs ``init_scale`` p: every core parameter uniform
+            in [-p, p], as in Vogt et al. 2022) | ``"orthogonal"`` (recurrent weights orthogonal
+            times ``init_gain``, default 1). See ``RecurrentArchitecture.reset_parameters``.
+        dropout: probability in [0, 1) on the readout's input.
+        bias: whether the core has biases.
+        **options: the architecture's own options (e.g. ``nonlinearity="relu"`` for ``"rnn"``).
+
+    Raises:
+        InputError: unknown name or option, or a bad value (the message names the argument and
+            what is allowed).
+    """
+    architecture = get_architecture(name)
+    allowed = architecture_options(architecture)
+    unknown = [] if allowed is None else sorted(set(options) - set(allowed))
+    if unknown:
+        listed = ", ".join(f"{option}={default!r}" for option, default in allowed.items()) or "none"
+        raise InputError(
+            f"unknown option(s) {', '.join(unknown)} for architecture {name!r}; its options (with defaults) are: {listed}"
+        )
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        raise InputError(f"dropout must be a number in [0, 1), got {dropout!r}")
+    for argument, value in (("input_size", input_size), ("hidden_size", hidden_size),
+                            ("output_size", output_size), ("num_layers", num_layers)):
+        check_size(argument, value)
+    core = architecture(input_size, hidden_size, num_layers=num_layers, bias=bias, **options)
+    core.reset_parameters(init=init, init_scale=init_scale, init_gain=init_gain)
+    return SequenceModel(core, output_size=output_size, dropout=float(dropout))

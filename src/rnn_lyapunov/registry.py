@@ -1,0 +1,261 @@
+"""The architecture registry and plugin discovery.
+
+A plugin registers a :class:`~rnn_lyapunov.architecture.RecurrentArchitecture` subclass with
+``@register_architecture("name")``. A bad plugin is refused when it registers (not a subclass, no
+``step``, no one-line ``description``, a name already taken by another class), so the error points
+at the plugin rather than at a later training run.
+
+Discovery is lazy (the first ``available_architectures`` / ``get_architecture`` /
+``describe_architectures`` call) and idempotent. Plugins come from three places, in this order:
+
+1. every module of the package ``rnn_lyapunov.plugins`` (the repository's top-level ``plugins/``);
+2. the entry-point group ``rnn_lyapunov.architectures`` of installed distributions (the value is a
+   module that registers on import, or ``module:Class``, registered under the entry point's name);
+3. extra ``.py`` files given to :func:`load_plugin_paths` (the workflow config key ``plugin_paths``).
+
+A built-in or entry-point plugin that fails to import emits a :class:`PluginLoadWarning` and is
+skipped, so one broken third-party package does not disable the others; a file named explicitly in
+``plugin_paths`` that fails raises :class:`~rnn_lyapunov.errors.InputError`. The core never
+imports a plugin by name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import pkgutil
+import re
+import sys
+import warnings
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from .architecture import RecurrentArchitecture
+from .errors import InputError
+
+PLUGIN_PACKAGE = "rnn_lyapunov.plugins"
+ENTRY_POINT_GROUP = "rnn_lyapunov.architectures"
+_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_\-]*$")
+
+_REGISTRY: dict[str, type[RecurrentArchitecture]] = {}
+_LOADED_PATHS: set[Path] = set()
+_discovered = False
+
+
+class PluginLoadWarning(RuntimeWarning):
+    """An architecture plugin could not be imported or registered; it was skipped."""
+
+
+class PluginRegistrationError(InputError):
+    """A plugin class was refused at registration (the message says why and how to fix it)."""
+
+
+def _source_of(cls: type) -> str:
+    """``module.Class (file)`` for error messages."""
+    try:
+        file = inspect.getsourcefile(cls) or "<unknown file>"
+    except TypeError:
+        file = "<built-in>"
+    return f"{cls.__module__}.{cls.__qualname__} ({file})"
+
+
+def _same_definition(first: type, second: type) -> bool:
+    """True when two class objects come from the same source file and qualname (a re-import)."""
+    if first is second:
+        return True
+    try:
+        files = [Path(inspect.getsourcefile(cls) or "").resolve() for cls in (first, second)]
+    except TypeError:
+        return False
+    return first.__qualname__ == second.__qualname__ and files[0] == files[1] and str(files[0]) != "."
+
+
+def _check_plugin_class(name: str, cls) -> None:
+    where = _source_of(cls) if isinstance(cls, type) else repr(cls)
+    if not (isinstance(cls, type) and issubclass(cls, RecurrentArchitecture)):
+        raise PluginRegistrationError(
+            f"cannot register {where} as architecture {name!r}: it must be a class that subclasses "
+            "rnn_lyapunov.architecture.RecurrentArchitecture"
+        )
+    if cls.step is RecurrentArchitecture.step:
+        raise PluginRegistrationError(
+            f"cannot register {where} as architecture {name!r}: it does not define "
+            "step(self, state, x) -> next_state (batch, state_size)"
+        )
+    description = getattr(cls, "description", "")
+    if not isinstance(description, str) or not description.strip() or "\n" in description.strip():
+        raise PluginRegistrationError(
+            f"cannot register {where} as architecture {name!r}: set the class attribute "
+            "description to a one-line summary, e.g. description = 'Elman RNN with tanh'"
+        )
+    jacobian = getattr(cls, "jacobian", None)
+    if jacobian is not None and not callable(jacobian):
+        raise PluginRegistrationError(f"cannot register {where}: jacobian must be a method jacobian(self, state, x)")
+
+
+def register_architecture(name: str):
+    """Class decorator registering a RecurrentArchitecture subclass under ``name``.
+
+    ``name``: lowercase letters, digits, ``_`` and ``-``, starting with a letter. Re-registering
+    the same class (the same file imported twice) is harmless; another class under a taken name
+    raises :class:`PluginRegistrationError` naming both sources.
+    """
+    if not isinstance(name, str) or not _NAME_PATTERN.match(name):
+        raise PluginRegistrationError(
+            f"architecture name {name!r} is not allowed: use lowercase letters, digits, '_' or '-', starting with a letter"
+        )
+
+    def decorator(cls):
+        _check_plugin_class(name, cls)
+        existing = _REGISTRY.get(name)
+        if existing is not None and not _same_definition(existing, cls):
+            raise PluginRegistrationError(
+                f"architecture name {name!r} is already registered by {_source_of(existing)}; "
+                f"{_source_of(cls)} tries to register it again. Rename one of them."
+            )
+        if existing is None:
+            _REGISTRY[name] = cls
+        cls.architecture_name = name
+        return cls
+
+    return decorator
+
+
+def _warn_skipped(what: str, error: BaseException) -> None:
+    warnings.warn(
+        f"architecture plugin {what} was skipped: {type(error).__name__}: {error}",
+        PluginLoadWarning,
+        stacklevel=3,
+    )
+
+
+def _discover_package() -> None:
+    try:
+        package = importlib.import_module(PLUGIN_PACKAGE)
+    except Exception as error:  # noqa: BLE001 - a broken install should not stop third-party plugins
+        _warn_skipped(PLUGIN_PACKAGE, error)
+        return
+    for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda info: info.name):
+        if module_info.name.startswith("_"):
+            continue
+        module_name = f"{PLUGIN_PACKAGE}.{module_info.name}"
+        try:
+            importlib.import_module(module_name)
+        except Exception as error:  # noqa: BLE001 - see the module docstring
+            _warn_skipped(module_name, error)
+
+
+def _discover_entry_points() -> None:
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = entry_point.load()
+            if isinstance(loaded, type) and loaded not in _REGISTRY.values():
+                register_architecture(entry_point.name)(loaded)
+        except Exception as error:  # noqa: BLE001 - see the module docstring
+            _warn_skipped(f"{entry_point.name} = {entry_point.value} (entry point group {ENTRY_POINT_GROUP})", error)
+
+
+def discover_architectures() -> None:
+    """Import the built-in plugins and the entry-point plugins (once; later calls do nothing)."""
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True  # set first: plugin modules import this module and register while we run
+    _discover_package()
+    _discover_entry_points()
+
+
+def _module_name_for(path: Path) -> str:
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+    stem = re.sub(r"\W", "_", path.stem)
+    return f"rnn_lyapunov_local_plugin_{stem}_{digest}"
+
+
+def load_plugin_paths(paths) -> list[str]:
+    """Import architecture plugins from local ``.py`` files or folders of them.
+
+    Args:
+        paths: a path or a list of paths (str or Path); a folder means every ``*.py`` in it not
+            starting with ``_``. Loading a file already loaded does nothing.
+
+    Returns:
+        The architecture names registered by these files (sorted).
+
+    Raises:
+        InputError: a path does not exist, is not a .py file, or the file fails to import or register.
+    """
+    discover_architectures()
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    files: list[Path] = []
+    for entry in paths:
+        path = Path(entry).expanduser().resolve()
+        if path.is_dir():
+            files.extend(sorted(p for p in path.glob("*.py") if not p.name.startswith("_")))
+        elif path.is_file() and path.suffix == ".py":
+            files.append(path)
+        else:
+            raise InputError(f"plugin_paths entry {str(entry)!r} is not a .py file or a folder of them ({path} does not exist or has another suffix)")
+    before = set(_REGISTRY)
+    for path in files:
+        if path in _LOADED_PATHS:
+            continue
+        module_name = _module_name_for(path)
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as error:
+            del sys.modules[module_name]
+            raise InputError(f"architecture plugin file {path} failed to load: {type(error).__name__}: {error}") from error
+        _LOADED_PATHS.add(path)
+    return sorted(set(_REGISTRY) - before)
+
+
+def available_architectures() -> list[str]:
+    """Sorted names of every registered architecture (after discovery)."""
+    discover_architectures()
+    return sorted(_REGISTRY)
+
+
+def get_architecture(name: str) -> type[RecurrentArchitecture]:
+    """The class registered as ``name``; InputError listing the known names if there is none."""
+    discover_architectures()
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    known = sorted(_REGISTRY)
+    close = difflib.get_close_matches(str(name), known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise InputError(
+        f"unknown architecture {name!r}; available: {', '.join(known) or '(none)'}.{hint} "
+        "To add one, register a RecurrentArchitecture subclass with @register_architecture (see the "
+        "README section 'Add your own architecture') and list its file under plugin_paths."
+    )
+
+
+def describe_architectures() -> dict[str, str]:
+    """``{name: one-line description}`` for every registered architecture, sorted by name."""
+    discover_architectures()
+    return {name: _REGISTRY[name].description.strip() for name in sorted(_REGISTRY)}
+
+
+def architecture_options(cls: type[RecurrentArchitecture]) -> dict[str, object] | None:
+    """The plugin's own constructor options and their defaults (beyond the common four).
+
+    None when the plugin's ``__init__`` takes ``**options`` itself (any keyword is passed on).
+    """
+    common = {"self", "input_size", "hidden_size", "num_layers", "bias"}
+    if cls.__init__ is RecurrentArchitecture.__init__:
+        return {}
+    options = {}
+    for parameter in inspect.signature(cls.__init__).parameters.values():
+        if parameter.kind is parameter.VAR_KEYWORD:
+            return None
+        if parameter.name in common or parameter.kind is parameter.VAR_POSITIONAL:
+            continue
+        options[parameter.name] = None if parameter.default is parameter.empty else parameter.default
+    return options
