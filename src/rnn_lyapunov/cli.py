@@ -1,0 +1,217 @@
+"""The ``rnn-lyapunov`` command: list architectures and datasets, compute a spectrum, train one run.
+
+Exit codes: 0 success; 2 bad usage or bad input (an :class:`~rnn_lyapunov.errors.InputError`: a
+one-paragraph message on stderr, no traceback); 1 an unexpected internal error (a short message and
+a hint to re-run with ``--debug`` for the traceback). Output files are written atomically, so a
+failed or interrupted command leaves every existing file as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+import warnings
+from pathlib import Path
+
+from .errors import InputError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
+
+
+def _common_options(defaults: bool) -> argparse.ArgumentParser:
+    """--quiet/--debug, accepted before and after the subcommand (only the main parser sets defaults)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    default = False if defaults else argparse.SUPPRESS
+    parent.add_argument("-q", "--quiet", action="store_true", default=default,
+                        help="print nothing but errors (no progress bars, notes or summary)")
+    parent.add_argument("--debug", action="store_true", default=default,
+                        help="show the full traceback of any error")
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="rnn-lyapunov", parents=[_common_options(True)],
+        description="Lyapunov spectra of recurrent neural networks (exponents in nats per time step).",
+        epilog="Exit codes: 0 success, 2 bad usage or input, 1 internal error. Run "
+               "'rnn-lyapunov COMMAND --help' for a command's options.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = _common_options(False)
+
+    listing = commands.add_parser("architectures", parents=[common], help="list the registered architectures",
+                                  description="List the registered architectures with a one-line description each.")
+    listing.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
+                         help="also load architecture plugins from this file or folder (repeatable)")
+    listing.set_defaults(handler=_architectures)
+
+    datasets = commands.add_parser("datasets", parents=[common], help="list the registered datasets",
+                                   description="List the registered datasets with a one-line description each.")
+    datasets.set_defaults(handler=_datasets)
+
+    spectrum = commands.add_parser(
+        "spectrum", parents=[common], help="Lyapunov spectrum of a trained network",
+        description="Compute the Lyapunov spectrum of a network from a state dict (of a SequenceModel or of "
+                    "a plain torch.nn.RNN/LSTM/GRU) driven by input sequences, and write it to a NetCDF file.",
+        epilog="Example: rnn-lyapunov spectrum --architecture lstm --state-dict lstm.pt "
+               "--dataset signal_copy --n-exponents 10 --out spectrum.nc")
+    _add_spectrum_options(spectrum)
+    spectrum.set_defaults(handler=_spectrum)
+
+    train = commands.add_parser(
+        "train", parents=[common], help="one training run with spectra per epoch",
+        description="Train one network from a run config (YAML or JSON) outside the workflow, measuring its "
+                    "Lyapunov spectrum as it learns; writes the per-run NetCDF file.",
+        epilog="Example: rnn-lyapunov train --config run.yaml --out results/spectra/run.nc")
+    train.add_argument("--config", required=True, metavar="FILE", help="run config, YAML or JSON")
+    train.add_argument("--run-dir", metavar="DIR", help="checkpoint and log directory (default results/runs/RUN_ID)")
+    train.add_argument("--out", metavar="FILE.nc", help="per-run NetCDF file (default results/spectra/RUN_ID.nc)")
+    train.set_defaults(handler=_train)
+    return parser
+
+
+def _positive(text: str) -> int:
+    return _int_at_least(text, 1)
+
+
+def _non_negative(text: str) -> int:
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+    return value
+
+
+def _add_spectrum_options(parser: argparse.ArgumentParser) -> None:
+    network = parser.add_argument_group("network")
+    network.add_argument("--architecture", required=True, metavar="NAME", help="registered architecture (see 'rnn-lyapunov architectures')")
+    network.add_argument("--state-dict", required=True, metavar="FILE", help="weights saved with torch.save(model.state_dict(), FILE)")
+    network.add_argument("--hidden-size", type=_positive, metavar="H", help="default: inferred from the weights' shapes")
+    network.add_argument("--num-layers", type=_positive, metavar="L", help="default: inferred from the weights' keys")
+    network.add_argument("--input-size", type=_positive, metavar="I", help="default: inferred from the weights' shapes")
+    network.add_argument("--architecture-option", action="append", default=[], metavar="KEY=VALUE",
+                         help="a plugin option, e.g. nonlinearity=relu (repeatable; VALUE is read as YAML)")
+    network.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
+                         help="load architecture plugins from this file or folder (repeatable)")
+    source = parser.add_argument_group("inputs (one of)").add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", metavar="NAME", help="drive with this dataset's validation sequences")
+    source.add_argument("--inputs", metavar="FILE", help="input sequences (batch, time, input_size) in .pt, .npy or .nc")
+    parser.add_argument("--data-dir", metavar="DIR", help="prepared dataset directory (default results/data/NAME)")
+    algorithm = parser.add_argument_group("algorithm")
+    algorithm.add_argument("--n-exponents", type=_positive, metavar="K", help="the K largest exponents (default all)")
+    algorithm.add_argument("--warmup-steps", type=_non_negative, default=0, metavar="W", help="steps before averaging starts (default 0)")
+    algorithm.add_argument("--steps", type=_positive, metavar="T", help="time steps per trajectory (default one sequence)")
+    algorithm.add_argument("--trajectories", type=_positive, metavar="B", help="number of input sequences (default all)")
+    algorithm.add_argument("--reorthonormalize-every", type=_positive, default=1, metavar="M", help="steps between QR steps (default 1)")
+    algorithm.add_argument("--record-every", type=_positive, metavar="R", help="store running estimates every R steps")
+    algorithm.add_argument("--dtype", choices=("float32", "float64"), default="float64", help="compute dtype (default float64)")
+    algorithm.add_argument("--device", default="auto", metavar="{auto,cpu,cuda}", help="default auto: CUDA if present")
+    algorithm.add_argument("--seed", type=_non_negative, metavar="S",
+                           help="choose the trajectories at random with this seed (default: the first ones, in order)")
+    parser.add_argument("--out", required=True, metavar="FILE.nc", help="NetCDF file to write (atomically)")
+
+
+def _note(args, message: str) -> None:
+    if not args.quiet:
+        print(f"rnn-lyapunov: {message}", file=sys.stderr)
+
+
+def _architectures(args) -> int:
+    from .registry import describe_architectures, load_plugin_paths
+
+    if args.plugin:
+        load_plugin_paths(args.plugin)
+    _print_table(describe_architectures())
+    return EXIT_OK
+
+
+def _datasets(args) -> int:
+    from .datasets import describe_datasets
+
+    _print_table(describe_datasets())
+    return EXIT_OK
+
+
+def _print_table(descriptions: dict[str, str]) -> None:
+    width = max((len(name) for name in descriptions), default=0)
+    for name, description in descriptions.items():
+        print(f"{name:<{width}}  {description}")
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """Refuse, before any computation, an output path whose directory is missing or read-only."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise InputError(f"output path {path} is a directory; give a file name such as {path / 'spectrum.nc'}.")
+    if not directory.is_dir():
+        raise InputError(f"cannot write {path}: the directory {directory} does not exist. Create it (mkdir -p {directory}) or choose another --out.")
+    if not os.access(directory, os.W_OK):
+        raise InputError(f"cannot write {path}: no write permission in {directory}. Choose an --out in a directory you can write to.")
+    return path
+
+
+def _spectrum(args) -> int:
+    from .spectrum_command import run_spectrum_command
+
+    return run_spectrum_command(args, note=lambda message: _note(args, message))
+
+
+def _train(args) -> int:
+    from .run_config import load_run_config
+    from .training import train_run
+
+    config = load_run_config(args.config)
+    out = check_output_path(args.out) if args.out else Path("results") / "spectra" / f"{config['run_id']}.nc"
+    run_dir = Path(args.run_dir) if args.run_dir else Path("results") / "runs" / config["run_id"]
+    result = train_run(config, run_dir, out, progress=not args.quiet and sys.stderr.isatty())
+    if not args.quiet:
+        exponents = result["lyapunov_exponents"]
+        final = exponents.isel(epoch=-1).values
+        print(f"run {config['run_id']}: {exponents.sizes['epoch'] - 1} epochs; leading exponent at the last "
+              f"epoch {final[0]:+.6f} nats/step; wrote {out} (checkpoint and log in {run_dir})")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits with code 2 on bad usage
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            code = args.handler(args)
+        except InputError as error:
+            code = _report(args, f"error: {error}", EXIT_INPUT)
+        except OSError as error:  # a file we could not read or write: the path is the problem
+            code = _report(args, f"error: {error.strerror or error} ({error.filename or 'file'}). "
+                                 "Check the path and its permissions.", EXIT_INPUT)
+        except KeyboardInterrupt:
+            code = _report(args, "interrupted; no output file was changed.", 130)
+        except Exception as error:  # noqa: BLE001 - anything else is a bug: short message, traceback on request
+            hint = "" if args.debug else " Re-run with --debug for the traceback and report it."
+            code = _report(args, f"internal error: {type(error).__name__}: {error}.{hint}", EXIT_INTERNAL)
+    for warning in caught:
+        _note(args, f"warning: {warning.message}")
+    return code
+
+
+def _report(args, message: str, code: int) -> int:
+    if args.debug:
+        traceback.print_exc()
+    print(f"rnn-lyapunov: {message}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
