@@ -1,0 +1,170 @@
+"""Contract tests run over every registered architecture, initialisation options, create_model."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnn_lyapunov import available_architectures, check_jacobian, create_model
+from rnn_lyapunov.errors import InputError
+from rnn_lyapunov.jacobian_check import autograd_jacobian
+from rnn_lyapunov.registry import get_architecture
+
+ARCHITECTURES = available_architectures()
+WITH_JACOBIAN = [name for name in ARCHITECTURES if callable(getattr(get_architecture(name), "jacobian", None))]
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_step_output_and_initial_state_have_the_declared_shapes(name, num_layers):
+    core = get_architecture(name)(input_size=3, hidden_size=4, num_layers=num_layers).double()
+    state = core.initial_state(5)
+    assert state.shape == (5, core.state_size) and state.dtype == torch.float64 and not state.any()
+    next_state = core.step(0.5 * torch.randn(5, core.state_size, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64))
+    assert next_state.shape == (5, core.state_size)
+    assert core.output(next_state).shape == (5, 4)
+    assert core.state_size == num_layers * core.state_blocks_per_layer * 4
+
+
+@pytest.mark.parametrize("num_layers", [1, 2, 3])
+@pytest.mark.parametrize("name", WITH_JACOBIAN)
+def test_analytic_jacobian_passes_check_jacobian(name, num_layers):
+    core = get_architecture(name)(input_size=3, hidden_size=4, num_layers=num_layers)
+    assert check_jacobian(core, atol=1e-12) <= 1e-12
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    name=st.sampled_from(WITH_JACOBIAN),
+    input_size=st.integers(1, 4),
+    hidden_size=st.integers(1, 5),
+    num_layers=st.integers(1, 3),
+    bias=st.booleans(),
+    scale=st.floats(0.1, 3.0),
+)
+def test_analytic_jacobian_matches_autograd_for_any_size_and_scale(name, input_size, hidden_size, num_layers, bias, scale):
+    core = get_architecture(name)(input_size, hidden_size, num_layers=num_layers, bias=bias)
+    core.reset_parameters(init="uniform", init_scale=scale)
+    check_jacobian(core, batch=2, atol=1e-10)
+
+
+def test_check_jacobian_reports_a_wrong_jacobian_with_its_block():
+    core = get_architecture("lstm")(input_size=2, hidden_size=3, num_layers=2).double()
+    correct = core.jacobian
+
+    def wrong(state, x):
+        jacobian = correct(state, x)
+        jacobian[:, 7, 1] += 0.01  # row 7 is in layer 1, column 1 in layer 0
+        return jacobian
+
+    core.jacobian = wrong
+    with pytest.raises(AssertionError, match=r"row 7, column 1, i.e. d\(layer 1 state\) / d\(layer 0 state\)"):
+        check_jacobian(core)
+
+
+def test_check_jacobian_leaves_a_float32_system_untouched():
+    core = get_architecture("gru")(input_size=2, hidden_size=3)
+    check_jacobian(core)
+    assert all(parameter.dtype == torch.float32 for parameter in core.parameters())
+
+
+def test_autograd_reference_equals_finite_differences():
+    """The reference itself, against central differences (independent of autograd)."""
+    core = get_architecture("rnn")(input_size=2, hidden_size=3, num_layers=2).double()
+    state, x = torch.randn(2, 6, dtype=torch.float64), torch.randn(2, 2, dtype=torch.float64)
+    step = 1e-6
+    columns = []
+    with torch.no_grad():
+        for column in range(6):
+            offset = torch.zeros(6, dtype=torch.float64)
+            offset[column] = step
+            columns.append((core.step(state + offset, x) - core.step(state - offset, x)) / (2 * step))
+    torch.testing.assert_close(autograd_jacobian(core, state, x).detach(), torch.stack(columns, dim=2), atol=1e-8, rtol=0)
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_uniform_init_draws_every_parameter_within_the_scale(name):
+    core = get_architecture(name)(input_size=3, hidden_size=16)
+    core.reset_parameters(init="uniform", init_scale=0.3)
+    values = torch.cat([parameter.detach().flatten() for parameter in core.parameters()])
+    assert values.abs().max() <= 0.3
+    assert values.abs().max() > 0.29  # the whole range is used, not a narrower default
+
+
+@pytest.mark.parametrize("gain", [1.0, 0.5, 2.0])
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_orthogonal_init_gives_scaled_orthogonal_recurrent_blocks(name, gain):
+    core = get_architecture(name)(input_size=3, hidden_size=8, num_layers=2)
+    core.reset_parameters(init="orthogonal", init_gain=gain)
+    recurrent = [p for n, p in core.named_parameters() if n.startswith(core.recurrent_weight_prefixes)]
+    assert recurrent
+    for weight in recurrent:
+        for block in weight.detach().double().split(8, dim=0):
+            torch.testing.assert_close(block.T @ block, gain**2 * torch.eye(8, dtype=torch.float64), atol=1e-5, rtol=0)
+
+
+def test_default_init_follows_torch_convention():
+    core = get_architecture("lstm")(input_size=3, hidden_size=25)
+    values = torch.cat([parameter.detach().flatten() for parameter in core.parameters()])
+    assert values.abs().max() <= 1 / 5
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_create_model_forward_shapes_and_shared_system(name):
+    model = create_model(name, input_size=3, hidden_size=6, output_size=2, num_layers=2, dropout=0.2)
+    outputs, final_state = model(torch.randn(4, 7, 3))
+    assert outputs.shape == (4, 7, 2) and final_state.shape == (4, model.core.state_size)
+    assert model.system() is model.core
+    assert model.readout.in_features == 6
+
+
+def test_create_model_outputs_are_the_readout_of_each_steps_features():
+    model = create_model("gru", input_size=2, hidden_size=3, output_size=1).eval()
+    inputs = torch.randn(2, 4, 2)
+    outputs, _ = model(inputs)
+    state = model.core.initial_state(2)
+    for time_index in range(4):
+        state = model.core.step(state, inputs[:, time_index])
+        torch.testing.assert_close(outputs[:, time_index], model.readout(model.core.output(state)))
+
+
+def test_dropout_acts_on_the_readout_input_only_in_train_mode():
+    model = create_model("rnn", input_size=2, hidden_size=64, output_size=64, dropout=0.5)
+    inputs = torch.randn(3, 5, 2)
+    outputs_train, state_train = model.train()(inputs)
+    outputs_eval, state_eval = model.eval()(inputs)
+    torch.testing.assert_close(state_train, state_eval)  # the recurrence never sees dropout
+    assert not torch.allclose(outputs_train, outputs_eval)
+
+
+def test_create_model_passes_architecture_options():
+    model = create_model("rnn", input_size=2, hidden_size=3, output_size=1, nonlinearity="relu")
+    assert model.core.nonlinearity == "relu"
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"hidden_size": -1}, "hidden_size must be an int >= 1"),
+        ({"input_size": 0}, "input_size must be an int >= 1"),
+        ({"output_size": 2.5}, "output_size must be an int >= 1"),
+        ({"num_layers": 0}, "num_layers must be an int >= 1"),
+        ({"init": "xavier"}, "init must be one of default, uniform, orthogonal"),
+        ({"init": "uniform"}, "init='uniform' needs init_scale"),
+        ({"init": "uniform", "init_scale": -1.0}, "init_scale must be a positive finite number"),
+        ({"init_scale": 0.5}, "init_scale is only used with init='uniform'"),
+        ({"init": "orthogonal", "init_gain": 0}, "init_gain must be a positive finite number"),
+        ({"dropout": 1.0}, r"dropout must be a number in \[0, 1\)"),
+        ({"nonlinearity": "sigmoid"}, "nonlinearity must be one of tanh, relu"),
+        ({"hidden": 3}, "unknown option.*hidden.*nonlinearity='tanh'"),
+    ],
+)
+def test_create_model_refuses_bad_values_naming_the_argument(arguments, message):
+    keywords = {"input_size": 2, "hidden_size": 3, "output_size": 1, **arguments}
+    with pytest.raises(InputError, match=message):
+        create_model("rnn", **keywords)
+
+
+def test_create_model_unknown_option_for_option_free_architecture():
+    with pytest.raises(InputError, match="unknown option.*nonlinearity.*options \\(with defaults\\) are: none"):
+        create_model("lstm", input_size=2, hidden_size=3, output_size=1, nonlinearity="relu")
