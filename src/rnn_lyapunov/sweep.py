@@ -226,3 +226,32 @@ def load_sweep(path: str | os.PathLike) -> "xr.Dataset":
         )
     return dataset
 
+
+
+def discard_stale_checkpoint(run: dict, run_dir: str | os.PathLike) -> bool:
+    """Delete ``run_dir/checkpoint.pt`` if it belongs to other settings than ``run``; True if deleted.
+
+    The workflow reruns a run when its settings change; its old checkpoint is then obsolete and
+    ``training.train_run`` would refuse to resume from it. A checkpoint of the same settings (an
+    interrupted job, ``snakemake --rerun-incomplete``) or one differing only in keys that may
+    change on resume (``epochs``) is kept, so the run resumes.
+    """
+    import torch
+
+    from .run_config import validate_run_config
+    from .training import CHECKPOINT_FILE, RESUMABLE_KEYS
+
+    path = Path(run_dir) / CHECKPOINT_FILE
+    if not path.is_file():
+        return False
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)["config"]
+    except Exception:  # noqa: BLE001 - an unreadable checkpoint is as useless as a stale one
+        saved = None
+    wanted = validate_run_config(run)
+    if isinstance(saved, dict) and all(
+        saved.get(key) == wanted.get(key) for key in set(saved) | set(wanted) if key not in RESUMABLE_KEYS
+    ):
+        return False
+    path.unlink()
+    return True

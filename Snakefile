@@ -1,0 +1,26 @@
+"""Regenerate the figures of Vogt et al. (2022): data -> training sweep with spectra -> sweep.nc -> figures.
+
+Run from the repository root: `snakemake --cores all` (default config, a few minutes on a CPU) or
+`snakemake --cores all --configfile config/paper.yaml` (paper scale, GPU). See README, "Workflow".
+"""
+
+from snakemake.utils import min_version
+
+min_version("8.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/spectra.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        f"{RESULTS}/spectra/sweep.nc",
+        FIGURE_FILES,
+    default_target: True

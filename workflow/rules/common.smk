@@ -1,0 +1,60 @@
+"""Config validation, plugin loading and the table of runs, shared by the other .smk files.
+
+Everything worth testing lives in rnn_lyapunov.sweep; this file only wires it to Snakemake.
+A bad config stops here, before any job starts, with the key, the value and what is allowed.
+"""
+
+import re
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from rnn_lyapunov.errors import InputError
+from rnn_lyapunov.registry import load_plugin_paths
+from rnn_lyapunov.run_config import validate_run_config
+from rnn_lyapunov.sweep import check_available, describe_schema_error, expand_sweep
+
+RESULTS = "results"
+
+try:
+    validate(config, "../schemas/config.schema.yaml")
+except WorkflowError as error:
+    # The jsonschema error is the context of snakemake's; its path and schema give a short message.
+    if error.__context__ is None or not hasattr(error.__context__, "absolute_path"):
+        raise
+    raise InputError(f"invalid workflow config: {describe_schema_error(error.__context__)}") from None
+
+load_plugin_paths(config["plugin_paths"])
+check_available(config)
+
+
+def _validated_runs(config):
+    runs = {}
+    for run in expand_sweep(config, results_dir=RESULTS):
+        try:
+            runs[run["run_id"]] = validate_run_config(run)
+        except InputError as error:
+            raise InputError(f"invalid workflow config (run {run['run_id']}): {error}") from None
+    return runs
+
+
+RUNS = _validated_runs(config)
+DATASETS = list(config["sweep"]["datasets"])
+SOFTWARE = "../envs/rnn-lyapunov.yaml"
+
+
+# Only the sweep's own names match, so results/spectra/sweep.nc is never taken for a run.
+wildcard_constraints:
+    run_id="|".join(map(re.escape, RUNS)),
+    dataset="|".join(map(re.escape, DATASETS)),
+
+
+def dataset_settings(name):
+    """seed and options for preparing dataset ``name`` (schema defaults when not listed)."""
+    settings = config["datasets"].get(name, {})
+    return {"seed": settings.get("seed", 0), "options": settings.get("options", {})}
+
+
+def prepared_data(wildcards):
+    """The marker file of the dataset a run trains on."""
+    return f"{RESULTS}/data/{RUNS[wildcards.run_id]['dataset']}/metadata.json"
