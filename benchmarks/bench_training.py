@@ -1,0 +1,67 @@
+"""How much of a training run's time goes into computing Lyapunov spectra.
+
+Runs ``train_run`` with the default config (``run_config.DEFAULTS``: signal_copy, a 64-unit RNN,
+the full 64-exponent spectrum in float64 after every epoch) and with char_text at its default
+sequence length, timing every call of ``training.compute_spectrum``. The defaults are meant to
+keep the spectrum share below 20 %.
+
+    python benchmarks/bench_training.py [--epochs 3] [--architecture rnn]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+from rnn_lyapunov import training
+
+SCENARIOS = {
+    "defaults (signal_copy, delay 20)": {},
+    "char_text (sequence length 100)": {"dataset": "char_text"},
+    "workflow default (signal_copy, 16 units, 100 spectrum steps)": {
+        "dataset_options": {"n_symbols": 4, "delay": 10, "n_train": 1000, "n_validation": 200, "n_test": 200},
+        "hidden_size": 16, "batch_size": 50, "init": "uniform", "init_scale": 1.0, "learning_rate": 0.01,
+        "spectrum": {"n_exponents": 16, "trajectories": 8, "steps": 100, "warmup_steps": 20}},
+}
+
+
+def measure(config: dict) -> tuple[float, float, int]:
+    """(total seconds, seconds inside compute_spectrum, number of spectra) of one run."""
+    spent = []
+    original = training.compute_spectrum
+
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent.append(time.perf_counter() - start)
+
+    training.compute_spectrum = timed
+    try:
+        with tempfile.TemporaryDirectory() as directory:
+            start = time.perf_counter()
+            training.train_run(config, f"{directory}/run", f"{directory}/run.nc", progress=False)
+            total = time.perf_counter() - start
+    finally:
+        training.compute_spectrum = original
+    return total, sum(spent), len(spent)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--architecture", default="rnn")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    print(f"{'scenario':<62} {'total s':>8} {'spectra s':>9} {'spectra':>7} {'share':>6}")
+    for name, overrides in SCENARIOS.items():
+        config = {"epochs": args.epochs, "architecture": args.architecture, "threads": args.threads,
+                  "device": "cpu", **overrides}
+        total, spectra, count = measure(config)
+        print(f"{name:<62} {total:8.2f} {spectra:9.2f} {count:7d} {spectra / total:6.1%}")
+
+
+if __name__ == "__main__":
+    main()
