@@ -158,3 +158,29 @@ def test_train_from_config_file_reads_yaml(tmp_path):
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(tiny_config(epochs=0)))
     result = train_from_config_file(tmp_path / "run.yaml", tmp_path / "run", tmp_path / "out" / "run.nc")
     assert result.sizes["epoch"] == 1 and (tmp_path / "out" / "run.nc").is_file()
+
+
+def test_epoch_zero_validation_loss_and_accuracy_match_torch_on_the_fresh_model(tmp_path):
+    config = tiny_config(epochs=0)
+    result = train_run(config, tmp_path / "run", tmp_path / "run.nc")
+    validation = build_dataset("signal_copy", seed=config["seed"], **SIGNAL_COPY).validation
+    torch.manual_seed(config["seed"])
+    model = create_model("rnn", input_size=5, hidden_size=12, output_size=4)
+    with torch.no_grad():
+        logits = model(validation.inputs)[0][:, -1]
+    expected_loss = torch.nn.functional.cross_entropy(logits, validation.targets)
+    assert float(result.val_loss[0]) == pytest.approx(float(expected_loss), rel=1e-6)
+    assert float(result.val_accuracy[0]) == pytest.approx(float((logits.argmax(1) == validation.targets).double().mean()))
+
+
+def test_regression_runs_report_mean_squared_error_and_nan_accuracy(tmp_path):
+    options = {"n_train": 64, "n_validation": 32, "n_test": 8, "sequence_length": 10}
+    config = tiny_config(epochs=0, dataset="adding", dataset_options=options)
+    result = train_run(config, tmp_path / "run", tmp_path / "run.nc")
+    validation = build_dataset("adding", seed=config["seed"], **options).validation
+    torch.manual_seed(config["seed"])
+    model = create_model("rnn", input_size=2, hidden_size=12, output_size=1)
+    with torch.no_grad():
+        predictions = model(validation.inputs)[0][:, -1]
+    assert float(result.val_loss[0]) == pytest.approx(float(torch.nn.functional.mse_loss(predictions, validation.targets)), rel=1e-6)
+    assert np.isnan(result.val_accuracy).all()
