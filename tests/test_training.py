@@ -184,3 +184,14 @@ def test_regression_runs_report_mean_squared_error_and_nan_accuracy(tmp_path):
         predictions = model(validation.inputs)[0][:, -1]
     assert float(result.val_loss[0]) == pytest.approx(float(torch.nn.functional.mse_loss(predictions, validation.targets)), rel=1e-6)
     assert np.isnan(result.val_accuracy).all()
+
+
+def test_asking_for_more_exponents_than_the_state_size_names_the_key(tmp_path):
+    with pytest.raises(InputError, match=r"spectrum\.n_exponents = 13 .*at most the state size of this model, 12"):
+        train_run(tiny_config(spectrum={"n_exponents": 13}), tmp_path / "run", tmp_path / "run.nc")
+
+
+def test_train_run_leaves_the_torch_thread_count_as_it_found_it(tmp_path):
+    before = torch.get_num_threads()
+    train_run(tiny_config(epochs=0, threads=1), tmp_path / "run", tmp_path / "run.nc")
+    assert torch.get_num_threads() == before

@@ -215,8 +215,9 @@ def _resumable_part(config: dict) -> dict:
     return {key: value for key, value in config.items() if key not in RESUMABLE_KEYS}
 
 
-def _load_checkpoint(path: Path, config: dict, device):
-    checkpoint = torch.load(path, map_location=device, weights_only=True)
+def _load_checkpoint(path: Path, config: dict):
+    # Loaded to the CPU: RNG states must be CPU tensors; load_state_dict moves weights to the model's device.
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     if checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"{path} was written by an incompatible version; delete it to start the run afresh.")
     saved = _resumable_part(checkpoint["config"])
@@ -231,19 +232,14 @@ def _load_checkpoint(path: Path, config: dict, device):
     return checkpoint
 
 
-def _open_log(run_dir: Path, run_id: str) -> logging.Logger:
+def _open_log(run_dir: Path, run_id: str) -> tuple[logging.Logger, logging.Handler]:
+    """The run's logger, appending to ``run_dir/train.log`` (a resumed run continues the same log)."""
     logger = logging.getLogger(f"rnn_lyapunov.training.{run_id}")
     logger.setLevel(logging.INFO)
     handler = logging.FileHandler(run_dir / LOG_FILE, mode="a", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger.addHandler(handler)
-    return logger
-
-
-def _close_log(logger: logging.Logger) -> None:
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
+    return logger, handler
 
 
 def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.PathLike, *, progress=None):
@@ -266,7 +262,8 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
     config = validate_run_config(config)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    logger = _open_log(run_dir, config["run_id"])
+    logger, log_handler = _open_log(run_dir, config["run_id"])
+    threads_before = torch.get_num_threads()
     try:
         device = resolve_device(config["device"])
         if config["threads"] is not None:
@@ -279,12 +276,16 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
                              f"allowed: fewer than the {fixed_inputs.shape[1]} spectrum steps.")
         generator = _seed_everything(config["seed"])
         model = build_model(config, dataset).to(device)
+        state_size = int(model.system().state_size)
+        if (spectrum_config["n_exponents"] or 0) > state_size:
+            raise InputError(f"config key spectrum.n_exponents = {spectrum_config['n_exponents']} is not allowed; "
+                             f"allowed: at most the state size of this model, {state_size} (or null for all).")
         optimizer = _make_optimizer(config, model.parameters())
         spectrum_epochs = set(range(config["epochs"] + 1)) if spectrum_config["epochs"] == "all" \
             else {0, *spectrum_config["epochs"]}
         checkpoint_path = run_dir / CHECKPOINT_FILE
         if checkpoint_path.is_file():
-            checkpoint = _load_checkpoint(checkpoint_path, config, device)
+            checkpoint = _load_checkpoint(checkpoint_path, config)
             model.load_state_dict(checkpoint["model"])
             optimizer.load_state_dict(checkpoint["optimizer"])
             _restore_rng_states(checkpoint["rng"], generator)
@@ -319,13 +320,15 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
             save_torch_atomic({"format": CHECKPOINT_FORMAT, "config": config, "model": model.state_dict(),
                                "optimizer": optimizer.state_dict(), "rng": _rng_states(generator), **state},
                               checkpoint_path)
-        result = run_dataset(config, state, state_size=int(model.system().state_size), task=dataset.task,
+        result = run_dataset(config, state, state_size=state_size, task=dataset.task,
                              device=str(device), n_exponents=spectrum_config["n_exponents"])
         write_netcdf_atomic(result, output_path, make_parents=True)
         logger.info("wrote %s", output_path)
         return result
     finally:
-        _close_log(logger)
+        logger.removeHandler(log_handler)
+        log_handler.close()
+        torch.set_num_threads(threads_before)
 
 
 # Hyperparameters stored as scalar coordinates of the per-run file (docs/design.md).
