@@ -45,34 +45,60 @@ class GRU(RecurrentArchitecture):
             new_blocks.append(layer_input)
         return torch.cat(new_blocks, dim=1)
 
-    def jacobian(self, state, x):
-        """d step / d state: (batch, state_size, state_size).
+    def _linearised_layer(self, layer, layer_input, h):
+        """New h and z of one layer (batch, N) and the map from perturbations to dh'.
 
-        For a perturbation whose effect on the input-side pre-activations is P_i and on the
-        hidden-side ones P_h (3N rows each): dr = r(1-r)(P_i,r + P_h,r), dz = z(1-z)(P_i,z + P_h,z),
-        dn = (1-n^2)(P_i,n + (W_hn h + b_hn) dr + r P_h,n), dh' = (h - n) dz + (1 - z) dn (+ z on
-        the own diagonal). Own columns: P_i = 0, P_h = W_hh; columns of the layers below:
-        P_i = W_ih times the rows of layer k-1's h', P_h = 0.
+        ``through_gates(input_side, hidden_side, d_h)``: perturbations of the input-side and the
+        hidden-side pre-activations (batch, 3N, k), either None when absent, and of the old h
+        (batch, N, k) or None; returns dh' (batch, N, k):
+        dr = r(1-r)(P_i,r + P_h,r), dz = z(1-z)(P_i,z + P_h,z),
+        dn = (1-n^2)(P_i,n + (W_hn h + b_hn) dr + r P_h,n), dh' = (h - n) dz + (1 - z) dn + z d_h.
+        """
+        hidden_n, r, z, n, h_new = self._layer(layer, layer_input, h)
+        scale_r, scale_z = (r * (1 - r)).unsqueeze(2), (z * (1 - z)).unsqueeze(2)
+        scale_n, hidden_n, reset = (1 - n * n).unsqueeze(2), hidden_n.unsqueeze(2), r.unsqueeze(2)
+        h_minus_n, keep = (h - n).unsqueeze(2), (1 - z).unsqueeze(2)
+
+        def through_gates(input_side, hidden_side, d_h=None):
+            parts = [side.split(self.hidden_size, dim=-2) for side in (input_side, hidden_side) if side is not None]
+            d_r = scale_r * sum(part[0] for part in parts)
+            d_z = scale_z * sum(part[1] for part in parts)
+            inner = hidden_n * d_r
+            if input_side is not None:
+                inner = inner + parts[0][2]
+            if hidden_side is not None:
+                inner = inner + reset * parts[-1][2]
+            d_h_new = h_minus_n * d_z + keep * (scale_n * inner)
+            return d_h_new if d_h is None else d_h_new + z.unsqueeze(2) * d_h
+
+        return h_new, z, through_gates
+
+    def step_with_tangents(self, state, x, tangents):
+        """Next state and J @ tangents (batch, state_size, k), without forming J (the engine's fast path)."""
+        size, layer_input, input_tangent, blocks, tangent_blocks = self.hidden_size, x, None, [], []
+        for layer in range(self.num_layers):
+            start, end = layer * size, (layer + 1) * size
+            h_new, _, through_gates = self._linearised_layer(layer, layer_input, state[:, start:end])
+            weight_ih, weight_hh, _, _ = self.layer_weights(layer)
+            input_side = None if input_tangent is None else torch.matmul(weight_ih, input_tangent)
+            d_h = through_gates(input_side, torch.matmul(weight_hh, tangents[:, start:end]), tangents[:, start:end])
+            blocks.append(h_new)
+            tangent_blocks.append(d_h)
+            layer_input, input_tangent = h_new, d_h
+        return torch.cat(blocks, dim=1), torch.cat(tangent_blocks, dim=1)
+
+    def jacobian(self, state, x):
+        """d step / d state: (batch, state_size, state_size), formed block by block.
+
+        Own columns: through_gates(None, W_hh) + diag(z); columns of the layers below:
+        through_gates(W_ih @ rows of layer k-1's h', None).
         """
         size = self.hidden_size
         jacobian = state.new_zeros(state.shape[0], self.state_size, self.state_size)
         layer_input, rows_below = x, None
         for layer in range(self.num_layers):
             start, end = layer * size, (layer + 1) * size
-            h = state[:, start:end]
-            hidden_n, r, z, n, h_new = self._layer(layer, layer_input, h)
-            scale_r, scale_z = (r * (1 - r)).unsqueeze(2), (z * (1 - z)).unsqueeze(2)
-            scale_n, hidden_n, r = (1 - n * n).unsqueeze(2), hidden_n.unsqueeze(2), r.unsqueeze(2)
-            h_minus_n, keep = (h - n).unsqueeze(2), (1 - z).unsqueeze(2)
-
-            def through_gates(input_side, hidden_side):
-                """One of input_side / hidden_side is None (no dependence)."""
-                present = input_side if input_side is not None else hidden_side
-                p_r, p_z, p_n = present.split(size, dim=-2)
-                d_r, d_z = scale_r * p_r, scale_z * p_z
-                inner = hidden_n * d_r + (p_n if input_side is not None else r * p_n)
-                return h_minus_n * d_z + keep * (scale_n * inner)
-
+            h_new, z, through_gates = self._linearised_layer(layer, layer_input, state[:, start:end])
             weight_ih, weight_hh, _, _ = self.layer_weights(layer)
             rows = through_gates(None, weight_hh) + torch.diag_embed(z)  # own block (batch, N, N)
             if rows_below is not None:

@@ -47,39 +47,65 @@ class LSTM(RecurrentArchitecture):
             layer_input = h_new
         return torch.cat(new_blocks, dim=1)
 
-    def jacobian(self, state, x):
-        """d step / d state: (batch, state_size, state_size).
+    def _linearised_layer(self, layer, layer_input, h, c):
+        """New h and c of one layer, f, dh'/dc (batch, N) and the map from perturbations to (dh', dc').
 
-        With P = d(gate pre-activations)/d(something) (4N rows): dc' = c f(1-f) P_f + g i(1-i) P_i
-        + i (1-g^2) P_g and dh' = tanh(c') o(1-o) P_o + o (1-tanh^2 c') dc'. P is W_hh for the own
-        h columns and W_ih times the rows of layer k-1's h' for the columns of the layers below;
-        the own c columns are diagonal: dc'/dc = diag(f), dh'/dc = diag(o (1-tanh^2 c') f).
+        ``through_gates(d_pre, d_c)``: d_pre (batch, 4N, k) perturbs the gate pre-activations and
+        d_c (batch, N, k) or None the old cell state; returns (dh', dc'), each (batch, N, k):
+        dc' = g i(1-i) P_i + c f(1-f) P_f + i (1-g^2) P_g + f d_c,  dh' = tanh(c') o(1-o) P_o + o (1-tanh^2 c') dc'.
+        """
+        i, f, g, o, c_new, h_new = self._layer(layer, layer_input, h, c)
+        tanh_c = c_new.tanh()
+        scale_i, scale_f, scale_g = (g * i * (1 - i)).unsqueeze(2), (c * f * (1 - f)).unsqueeze(2), (i * (1 - g * g)).unsqueeze(2)
+        scale_o, h_per_c = (tanh_c * o * (1 - o)).unsqueeze(2), (o * (1 - tanh_c * tanh_c)).unsqueeze(2)
+
+        def through_gates(d_pre, d_c=None):
+            p_i, p_f, p_g, p_o = d_pre.split(self.hidden_size, dim=-2)
+            d_c_new = scale_i * p_i + scale_f * p_f + scale_g * p_g
+            if d_c is not None:
+                d_c_new = d_c_new + f.unsqueeze(2) * d_c
+            return scale_o * p_o + h_per_c * d_c_new, d_c_new
+
+        return h_new, c_new, f, h_per_c.squeeze(2), through_gates
+
+    def step_with_tangents(self, state, x, tangents):
+        """Next state and J @ tangents (batch, state_size, k), without forming J (the engine's fast path)."""
+        size, layer_input, input_tangent, blocks, tangent_blocks = self.hidden_size, x, None, [], []
+        for layer in range(self.num_layers):
+            start = 2 * size * layer
+            h, c = state[:, start:start + size], state[:, start + size:start + 2 * size]
+            h_new, c_new, _, _, through_gates = self._linearised_layer(layer, layer_input, h, c)
+            weight_ih, weight_hh, _, _ = self.layer_weights(layer)
+            d_pre = torch.matmul(weight_hh, tangents[:, start:start + size])
+            if input_tangent is not None:  # layer k's input is layer k-1's new h
+                d_pre = d_pre + torch.matmul(weight_ih, input_tangent)
+            d_h, d_c = through_gates(d_pre, tangents[:, start + size:start + 2 * size])
+            blocks += [h_new, c_new]
+            tangent_blocks += [d_h, d_c]
+            layer_input, input_tangent = h_new, d_h
+        return torch.cat(blocks, dim=1), torch.cat(tangent_blocks, dim=1)
+
+    def jacobian(self, state, x):
+        """d step / d state: (batch, state_size, state_size), formed block by block.
+
+        Own h columns: through_gates(W_hh); own c columns are diagonal: dc'/dc = diag(f),
+        dh'/dc = diag(o (1-tanh^2 c') f); columns of the layers below: through_gates(W_ih @ rows
+        of layer k-1's h').
         """
         size = self.hidden_size
         jacobian = state.new_zeros(state.shape[0], self.state_size, self.state_size)
         layer_input, rows_below = x, None
         for layer in range(self.num_layers):
-            start = 2 * size * layer
-            h, c = state[:, start:start + size], state[:, start + size:start + 2 * size]
-            i, f, g, o, c_new, h_new = self._layer(layer, layer_input, h, c)
-            tanh_c = c_new.tanh()
-            # (batch, N, 1) row scalings of the four gate blocks of P
-            scale_i, scale_f, scale_g = (g * i * (1 - i)).unsqueeze(2), (c * f * (1 - f)).unsqueeze(2), (i * (1 - g * g)).unsqueeze(2)
-            scale_o, h_per_c = (tanh_c * o * (1 - o)).unsqueeze(2), (o * (1 - tanh_c * tanh_c)).unsqueeze(2)
-
-            def through_gates(pre_activation_derivative):
-                p_i, p_f, p_g, p_o = pre_activation_derivative.split(size, dim=-2)
-                d_c = scale_i * p_i + scale_f * p_f + scale_g * p_g
-                return scale_o * p_o + h_per_c * d_c, d_c
-
+            start, end = 2 * size * layer, 2 * size * (layer + 1)
+            h, c = state[:, start:start + size], state[:, start + size:end]
+            h_new, _, f, h_per_c, through_gates = self._linearised_layer(layer, layer_input, h, c)
             weight_ih, weight_hh, _, _ = self.layer_weights(layer)
             rows_h, rows_c = through_gates(weight_hh)  # own h columns, (batch, N, N) each
-            rows_h = torch.cat([rows_h, torch.diag_embed(h_per_c.squeeze(2) * f)], dim=2)
+            rows_h = torch.cat([rows_h, torch.diag_embed(h_per_c * f)], dim=2)
             rows_c = torch.cat([rows_c, torch.diag_embed(f)], dim=2)
             if rows_below is not None:
                 below_h, below_c = through_gates(torch.matmul(weight_ih, rows_below))
                 rows_h, rows_c = torch.cat([below_h, rows_h], dim=2), torch.cat([below_c, rows_c], dim=2)
-            end = start + 2 * size
             jacobian[:, start:end, :end] = torch.cat([rows_h, rows_c], dim=1)
             rows_below, layer_input = rows_h, h_new
         return jacobian

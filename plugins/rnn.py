@@ -49,6 +49,27 @@ class ElmanRNN(RecurrentArchitecture):
             new_blocks.append(layer_input)
         return torch.cat(new_blocks, dim=1)
 
+    def _slope(self, pre_activation, h_new):
+        """act'(a) as a (batch, hidden_size, 1) row scaling; relu'(0) = 0 as in autograd."""
+        slope = 1 - h_new * h_new if self.nonlinearity == "tanh" else (pre_activation > 0).to(h_new.dtype)
+        return slope.unsqueeze(2)
+
+    def step_with_tangents(self, state, x, tangents):
+        """Next state and J @ tangents (batch, state_size, k), without forming J (the engine's fast path)."""
+        size, layer_input, input_tangent, blocks, tangent_blocks = self.hidden_size, x, None, [], []
+        for layer in range(self.num_layers):
+            start, end = layer * size, (layer + 1) * size
+            pre_activation, h_new = self._layer(layer, layer_input, state[:, start:end])
+            weight_ih, weight_hh, _, _ = self.layer_weights(layer)
+            d_pre = torch.matmul(weight_hh, tangents[:, start:end])
+            if input_tangent is not None:  # layer k's input is layer k-1's new h
+                d_pre = d_pre + torch.matmul(weight_ih, input_tangent)
+            d_h = self._slope(pre_activation, h_new) * d_pre
+            blocks.append(h_new)
+            tangent_blocks.append(d_h)
+            layer_input, input_tangent = h_new, d_h
+        return torch.cat(blocks, dim=1), torch.cat(tangent_blocks, dim=1)
+
     def jacobian(self, state, x):
         """d step / d state: (batch, state_size, state_size).
 
@@ -62,8 +83,7 @@ class ElmanRNN(RecurrentArchitecture):
         for layer in range(self.num_layers):
             start, end = layer * size, (layer + 1) * size
             pre_activation, h_new = self._layer(layer, layer_input, state[:, start:end])
-            slope = 1 - h_new * h_new if self.nonlinearity == "tanh" else (pre_activation > 0).to(state.dtype)
-            slope = slope.unsqueeze(2)  # (batch, hidden_size, 1) scales the rows
+            slope = self._slope(pre_activation, h_new)
             weight_ih, weight_hh, _, _ = self.layer_weights(layer)
             rows = slope * weight_hh  # (batch, hidden_size, hidden_size): the own block
             if rows_below is not None:

@@ -62,6 +62,14 @@ def test_check_jacobian_reports_a_wrong_jacobian_with_its_block():
         check_jacobian(core)
 
 
+def test_check_jacobian_reports_a_wrong_step_with_tangents():
+    core = get_architecture("gru")(input_size=2, hidden_size=3, num_layers=2).double()
+    correct = core.step_with_tangents
+    core.step_with_tangents = lambda state, x, tangents: (lambda result: (result[0], 1.001 * result[1]))(correct(state, x, tangents))
+    with pytest.raises(AssertionError, match=r"step_with_tangents differs from \(autograd Jacobian of gru.step\) @ tangents"):
+        check_jacobian(core)
+
+
 def test_check_jacobian_leaves_a_float32_system_untouched():
     core = get_architecture("gru")(input_size=2, hidden_size=3)
     check_jacobian(core)

@@ -124,3 +124,20 @@ def test_torch_state_dict_loads_into_a_created_model(kind, name):
         torch_outputs, _ = module(inputs)
         _, final_state = model(inputs.transpose(0, 1))
     torch.testing.assert_close(model.core.output(final_state), torch_outputs[-1], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("kind", sorted(MODULES))
+def test_step_with_tangents_equals_autograd_jacobian_times_tangents(kind, num_layers, dtype):
+    system = from_torch(MODULES[kind](num_layers=num_layers).to(dtype))
+    state, x = _random_state(system, dtype), torch.randn(BATCH, INPUT_SIZE, dtype=dtype)
+    tangents = torch.randn(BATCH, system.state_size, 7, dtype=dtype)
+    with torch.no_grad():
+        next_state, pushed = system.step_with_tangents(state, x, tangents)
+    reference = torch.stack([
+        jacrev(lambda row: system.step(row.unsqueeze(0), x[trajectory:trajectory + 1]).squeeze(0))(state[trajectory])
+        for trajectory in range(BATCH)
+    ]).detach()
+    torch.testing.assert_close(next_state, system.step(state, x).detach(), atol=0, rtol=0)
+    torch.testing.assert_close(pushed, reference @ tangents, atol=10 * TOLERANCE[dtype], rtol=0)

@@ -48,6 +48,9 @@ def check_jacobian(
 ) -> float:
     """Compare ``system.jacobian(state, x)`` with the autograd Jacobian of ``system.step``.
 
+    When the system also has ``step_with_tangents(state, x, tangents)`` (the engine's fast path),
+    its output is compared with ``(step(state, x), J @ tangents)`` for three random tangents.
+
     Args:
         system: anything with ``state_size``, ``step`` and ``jacobian`` (e.g. a plugin instance,
             ``model.system()`` or ``from_torch(module)``). An ``nn.Module`` whose parameters are not
@@ -111,7 +114,33 @@ def check_jacobian(
             f"{float(analytic[trajectory, row, column]):.6g}, autograd {float(reference[trajectory, row, column]):.6g}). "
             "step is the source of truth: fix jacobian, or delete it to let the engine use autodiff."
         )
+    if callable(getattr(system, "step_with_tangents", None)):
+        max_error = max(max_error, _check_step_with_tangents(system, state, x, reference, atol, generator, name))
     return max_error
+
+
+def _check_step_with_tangents(system, state, x, reference, atol, generator, name) -> float:
+    """``step_with_tangents(state, x, V)`` must return ``(step(state, x), J @ V)``."""
+    tangents = torch.randn(*reference.shape[:2], 3, generator=generator, dtype=reference.dtype).to(reference.device)
+    with torch.no_grad():
+        next_state, pushed = system.step_with_tangents(state, x, tangents)
+        expected_state = system.step(state, x)
+    expected = reference @ tangents
+    if pushed.shape != expected.shape or next_state.shape != expected_state.shape:
+        raise AssertionError(
+            f"{name}.step_with_tangents returned shapes {tuple(next_state.shape)} and {tuple(pushed.shape)}; "
+            f"expected {tuple(expected_state.shape)} and (batch, state_size, k) = {tuple(expected.shape)}"
+        )
+    state_error = float((next_state - expected_state).abs().max())
+    tangent_error = float((pushed - expected).abs().max())
+    if not state_error <= atol:
+        raise AssertionError(f"{name}.step_with_tangents returns a next state that differs from {name}.step by {state_error:.3g} > atol={atol:g}")
+    if not tangent_error <= atol:
+        raise AssertionError(
+            f"{name}.step_with_tangents differs from (autograd Jacobian of {name}.step) @ tangents by "
+            f"{tangent_error:.3g} > atol={atol:g}. step is the source of truth: fix step_with_tangents or delete it."
+        )
+    return max(state_error, tangent_error)
 
 
 def _block_note(system, row: int, column: int) -> str:
