@@ -1,0 +1,52 @@
+"""Figure 1: the full Lyapunov spectrum of trained RNN, LSTM and GRU networks on the same task."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+
+from . import sweep_data, style
+
+REQUIRED = ("lyapunov_exponents", "lyapunov_stderr", "val_loss")
+
+
+def spectra_by_architecture(sweep: xr.Dataset, *, dataset: str | None = None) -> Figure:
+    """Exponent vs normalised index ``i/N`` at the final epoch, one line per architecture.
+
+    Per architecture the run with the lowest final validation loss on the task is shown (the
+    mean over trajectories, with a band of +/- 1 standard error across trajectories). ``N`` is
+    the state size, so the LSTM's ``2 * hidden_size`` exponents span the same axis as the GRU's.
+
+    sweep: the sweep dataset (docs/design.md); dataset: the task to show (default: the first).
+    """
+    sweep_data.require_variables(sweep, REQUIRED, "spectra_by_architecture")
+    task = sweep_data.select_task(sweep, dataset)
+    runs = sweep_data.representative_runs(task)
+    final_epochs = sweep_data.final_spectrum_epoch(task)
+    styles = style.architecture_styles(runs)
+    with style.figure_style():
+        figure = style.new_figure(4.2, 3.2)
+        ax = figure.add_subplot()
+        for architecture, run_index in runs.items():
+            epoch = final_epochs.values[run_index]
+            if not np.isfinite(epoch):
+                continue
+            run = task.isel(run=run_index).sel(epoch=int(epoch))
+            mean = run["lyapunov_exponents"].values
+            finite = np.isfinite(mean)
+            mean, stderr = mean[finite], run["lyapunov_stderr"].values[finite]
+            index = sweep_data.normalised_index(run, mean.size)
+            stderr = np.nan_to_num(stderr, nan=0.0)  # a single trajectory has no error bar
+            look = styles[architecture]
+            ax.fill_between(index, mean - stderr, mean + stderr, color=look["color"], alpha=0.3, linewidth=0)
+            ax.plot(index, mean, color=look["color"], linestyle=look["linestyle"],
+                    marker=look["marker"], markersize=3, markevery=max(1, mean.size // 12),
+                    label=f"{sweep_data.run_label(run)} (epoch {int(epoch)})")
+        style.zero_line(ax)
+        ax.set_xlabel(style.NORMALISED_INDEX_LABEL)
+        ax.set_ylabel(style.EXPONENT_LABEL)
+        ax.set_xlim(0.0, 1.0)
+        ax.set_title(f"Trained networks on {sweep_data.task_name(task)}: mean $\\pm$ 1 s.e.")
+        ax.legend(loc="lower left", fontsize="small")
+    return figure

@@ -1,0 +1,163 @@
+"""Figure 5: does the spectrum early in training predict the final validation loss?"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from scipy.stats import spearmanr
+
+from . import sweep_data, style
+from .features import FEATURES, feature_table
+
+REQUIRED = ("lyapunov_exponents", "val_loss")
+PCA_GRID_POINTS = 20
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float, int]:
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    # A constant column has no rank correlation; scipy would warn and return NaN.
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan, math.nan, int(x.size)
+    result = spearmanr(x, y)
+    return float(result.statistic), float(result.pvalue), int(x.size)
+
+
+def early_feature_table(sweep: xr.Dataset, early_epoch: int = 0, dataset: str | None = None) -> pd.DataFrame:
+    """Per run: features of the spectrum at the first recorded epoch ``>= early_epoch``, final loss."""
+    task = sweep_data.select_task(sweep, dataset)
+    return feature_table(task, sweep_data.early_spectrum_epoch(task, early_epoch))
+
+
+def stability_correlations(sweep: xr.Dataset, *, early_epoch: int = 0,
+                           dataset: str | None = None) -> pd.DataFrame:
+    """Spearman rank correlation between each early-epoch feature and the final validation loss.
+
+    One row per feature with columns ``feature``, ``label``, ``early_epoch``, ``spearman_rho``,
+    ``p_value`` and ``n_runs`` (runs with both values finite). NaN where a feature is constant.
+    """
+    sweep_data.require_variables(sweep, REQUIRED, "stability_readout")
+    table = early_feature_table(sweep, early_epoch, dataset)
+    rows = []
+    for name, (_, label) in FEATURES.items():
+        rho, p_value, n_runs = _spearman(table[name].to_numpy(float), table["final_val_loss"].to_numpy(float))
+        rows.append({"feature": name, "label": label, "early_epoch": early_epoch,
+                     "spearman_rho": rho, "p_value": p_value, "n_runs": n_runs})
+    return pd.DataFrame(rows)
+
+
+def spectra_on_common_grid(sweep: xr.Dataset, epochs: xr.DataArray,
+                           n_points: int = PCA_GRID_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """Each run's spectrum at its epoch, linearly interpolated onto a shared grid of ``i/N``.
+
+    Runs differ in state size (and so in number of exponents), so the spectra are compared as
+    functions of the normalised index. Returns (grid (n_points,), spectra (run, n_points)),
+    nats/step; a run without a spectrum gives a row of NaN.
+    """
+    spectra = sweep_data.at_epochs(sweep["lyapunov_exponents"], epochs)
+    positions = []
+    for run_index in range(sweep.sizes["run"]):
+        exponents = sweep_data.finite_exponents(spectra.values[run_index])
+        index = sweep_data.normalised_index(sweep.isel(run=run_index), exponents.size)
+        positions.append((index, exponents))
+    covered = [(index[0], index[-1]) for index, exponents in positions if exponents.size]
+    if not covered:
+        return np.linspace(0, 1, n_points), np.full((len(positions), n_points), np.nan)
+    grid = np.linspace(max(low for low, _ in covered), min(high for _, high in covered), n_points)
+    rows = [np.interp(grid, index, exponents) if exponents.size else np.full(n_points, np.nan)
+            for index, exponents in positions]
+    return grid, np.asarray(rows)
+
+
+def principal_components(data: np.ndarray, n_components: int = 2):
+    """PCA by SVD of the centred rows of ``data`` (sample, feature).
+
+    Returns (scores (sample, n_components), components (n_components, feature), explained
+    variance ratio (n_components,)). Component signs are fixed so each has a positive sum.
+    """
+    centred = data - data.mean(axis=0)
+    _, singular, components = np.linalg.svd(centred, full_matrices=False)
+    components = components[:n_components]
+    signs = np.where(components.sum(axis=1) < 0, -1.0, 1.0)
+    components = components * signs[:, None]
+    variance = singular**2
+    ratio = variance[:n_components] / variance.sum() if variance.sum() > 0 else np.zeros(n_components)
+    return centred @ components.T, components, ratio
+
+
+def stability_readout(sweep: xr.Dataset, *, early_epoch: int = 0, dataset: str | None = None) -> Figure:
+    """Early-epoch spectrum features vs final validation loss, one point per run.
+
+    Panels a-d: each feature (largest exponent, top-10% mean, number of positive exponents,
+    Kaplan-Yorke dimension) of the spectrum at the first recorded epoch ``>= early_epoch`` against
+    the final validation loss, with Spearman's rho; e: the first two principal components of the
+    early spectra (on a common ``i/N`` grid) coloured by final loss; f: the PCA loadings.
+    """
+    correlations = stability_correlations(sweep, early_epoch=early_epoch, dataset=dataset)
+    task = sweep_data.select_task(sweep, dataset)
+    epochs = sweep_data.early_spectrum_epoch(task, early_epoch)
+    table = feature_table(task, epochs)
+    styles = style.architecture_styles(table["architecture"])
+    loss = table["final_val_loss"].to_numpy(float)
+    with style.figure_style():
+        figure = style.new_figure(11.0, 6.4)
+        axes = figure.subplots(2, 3).ravel()
+        for ax, (name, (_, label)), letter in zip(axes, FEATURES.items(), "abcd"):
+            for architecture, look in styles.items():
+                rows = table["architecture"] == architecture
+                ax.scatter(table.loc[rows, name], table.loc[rows, "final_val_loss"], color=look["color"],
+                           marker=look["marker"], edgecolor="0.1", linewidth=0.4, s=28, label=architecture)
+            row = correlations.set_index("feature").loc[name]
+            ax.text(0.97, 0.97, f"Spearman $\\rho$ = {row.spearman_rho:.2f}\n"
+                    f"p = {row.p_value:.2g}, n = {row.n_runs}", transform=ax.transAxes,
+                    va="top", ha="right", fontsize="small",
+                    bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "0.7", "boxstyle": "round"})
+            ax.set_xlabel(f"{label}, early epoch")
+            ax.set_ylabel("final " + style.VAL_LOSS_LABEL)
+            style.panel_label(ax, letter)
+        axes[0].legend(fontsize="small", loc="lower right")
+        _plot_pca(figure, axes[4], axes[5], task, epochs, loss, styles, table)
+        figure.suptitle(f"Spectrum at epoch >= {early_epoch} vs final validation loss "
+                        f"on {sweep_data.task_name(task)} ({len(table)} runs)")
+    return figure
+
+
+def _plot_pca(figure, scores_ax, loadings_ax, task, epochs, loss, styles, table):
+    grid, spectra = spectra_on_common_grid(task, epochs)
+    usable = np.isfinite(spectra).all(axis=1) & np.isfinite(loss)
+    style.panel_label(scores_ax, "e")
+    style.panel_label(loadings_ax, "f")
+    if usable.sum() < 3:
+        scores_ax.text(0.5, 0.5, "fewer than 3 runs: no PCA", transform=scores_ax.transAxes, ha="center")
+        return
+    scores, components, ratio = principal_components(spectra[usable])
+    norm = Normalize(vmin=loss[usable].min(), vmax=loss[usable].max())
+    cmap = matplotlib.colormaps[style.SEQUENTIAL_CMAP]
+    architectures = table["architecture"].to_numpy()[usable]
+    second = scores[:, 1] if scores.shape[1] > 1 else np.zeros(len(scores))
+    for architecture, look in styles.items():
+        rows = architectures == architecture
+        scores_ax.scatter(scores[rows, 0], second[rows], c=cmap(norm(loss[usable][rows])),
+                          marker=look["marker"], edgecolor="0.1", linewidth=0.4, s=28)
+        # Grey legend entries: the colour here encodes the loss, not the architecture.
+        scores_ax.scatter([], [], color="0.6", marker=look["marker"], edgecolor="0.1", linewidth=0.4,
+                          s=28, label=architecture)
+    colourbar = figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=scores_ax)
+    colourbar.set_label("final " + style.VAL_LOSS_LABEL)
+    scores_ax.set_xlabel(f"PC 1 ({100 * ratio[0]:.0f}% of variance; nats/step)")
+    scores_ax.set_ylabel(f"PC 2 ({100 * ratio[-1]:.0f}% of variance; nats/step)")
+    scores_ax.legend(fontsize="small", loc="best")
+    for number, (component, look) in enumerate(zip(components, ("-", "--")), start=1):
+        loadings_ax.plot(grid, component, color="0.2" if number == 1 else "0.55", linestyle=look,
+                         label=f"PC {number}")
+    style.zero_line(loadings_ax)
+    loadings_ax.set_xlabel(style.NORMALISED_INDEX_LABEL)
+    loadings_ax.set_ylabel("loading (unit vector, dimensionless)")
+    loadings_ax.legend(fontsize="small")

@@ -1,0 +1,119 @@
+"""One look for every figure: seaborn theme, greyscale-safe colours, axis labels, saving.
+
+The figures are built on ``matplotlib.figure.Figure`` objects directly (never ``pyplot``), so
+making a figure touches no global state and needs no interactive backend; the rc settings below
+are applied only inside :func:`figure_style`.
+
+Greyscale safety: architectures differ in line style and marker as well as colour, and every
+colour map is perceptually uniform with monotonic lightness (``cividis``), so the figures still
+read when printed in black and white.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from ..storage import atomic_path
+
+#: Sequential colour map (epochs, losses, heatmaps): monotonic lightness, colour-blind safe.
+SEQUENTIAL_CMAP = "cividis"
+
+#: Axis labels with units. Exponents are natural logs per time step.
+EXPONENT_LABEL = r"Lyapunov exponent $\lambda_i$ (nats/step)"
+NORMALISED_INDEX_LABEL = r"normalised index $i/N$"
+EPOCH_LABEL = "epoch"
+VAL_LOSS_LABEL = "validation loss (nats)"
+KY_LABEL = r"Kaplan-Yorke dim. $D_{KY}$ (dimensions)"
+LARGEST_LABEL = r"largest exponent $\lambda_1$ (nats/step)"
+
+#: Fixed order of the built-in architectures; plugins come after them, alphabetically.
+ARCHITECTURE_ORDER = ("rnn", "lstm", "gru")
+_LINESTYLES = ("-", "--", ":", "-.")
+_MARKERS = ("o", "s", "^", "D", "v", "P")
+
+DEFAULT_DPI = 150
+
+
+def _rc_parameters() -> dict:
+    parameters = {}
+    parameters.update(sns.axes_style("ticks"))
+    parameters.update(sns.plotting_context("paper", font_scale=1.0))
+    parameters.update({
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "legend.frameon": False,
+        "figure.dpi": 100,
+        "pdf.fonttype": 42,  # embed TrueType so the PDF text stays editable
+    })
+    return parameters
+
+
+@contextlib.contextmanager
+def figure_style():
+    """Apply the shared rc settings for the duration of the block only."""
+    with matplotlib.rc_context(_rc_parameters()):
+        yield
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A figure with constrained layout; ``width`` and ``height`` in inches."""
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def ordered_architectures(names) -> list[str]:
+    """Architectures in display order: rnn, lstm, gru, then any plugin names alphabetically."""
+    unique = {str(name) for name in names}
+    known = [name for name in ARCHITECTURE_ORDER if name in unique]
+    return known + sorted(unique - set(known))
+
+
+def architecture_styles(names) -> dict[str, dict]:
+    """``{architecture: {"color", "linestyle", "marker"}}`` distinguishable in greyscale.
+
+    Colours are evenly spaced along ``cividis`` (dark to light) and each architecture also gets
+    its own line style and marker.
+    """
+    ordered = ordered_architectures(names)
+    colours = sequential_colours(len(ordered))
+    return {
+        name: {
+            "color": colours[index],
+            "linestyle": _LINESTYLES[index % len(_LINESTYLES)],
+            "marker": _MARKERS[index % len(_MARKERS)],
+        }
+        for index, name in enumerate(ordered)
+    }
+
+
+def zero_line(ax, orientation: str = "horizontal") -> None:
+    """A dashed grey line at zero (the boundary between expansion and contraction)."""
+    line = ax.axhline if orientation == "horizontal" else ax.axvline
+    line(0.0, color="0.4", linestyle="--", linewidth=0.8, zorder=0)
+
+
+def panel_label(ax, letter: str) -> None:
+    """Bold panel letter in the top-left corner, outside the axes."""
+    ax.text(-0.02, 1.02, letter, transform=ax.transAxes, fontweight="bold",
+            ha="right", va="bottom")
+
+
+def sequential_colours(count: int) -> np.ndarray:
+    """``count`` RGBA colours along the sequential map (dark = first)."""
+    cmap = matplotlib.colormaps[SEQUENTIAL_CMAP]
+    # Stop short of the pale yellow end, which is hard to see on white.
+    return cmap(np.linspace(0.0, 0.78, max(count, 1)))
+
+
+def save_figure(figure: Figure, path: str | os.PathLike, *, dpi: int = DEFAULT_DPI) -> Path:
+    """Write ``figure`` atomically to ``path``; the format follows the suffix (``.png``, ``.pdf``)."""
+    final = Path(path)
+    with figure_style(), atomic_path(final, make_parents=True) as temporary:
+        figure.savefig(temporary, dpi=dpi, format=final.suffix.lstrip(".") or None)
+    return final

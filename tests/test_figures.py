@@ -1,0 +1,127 @@
+"""Every paper figure renders from the tiny synthetic sweep; sweep handling and error messages."""
+
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from rnn_lyapunov.errors import InputError
+from rnn_lyapunov.figures import FIGURES, SWEEP_FIGURES, stability_correlations
+from rnn_lyapunov.figures import sweep_data
+from rnn_lyapunov.figures.render import load_figure_input, render_figure, write_stability_correlations
+from rnn_lyapunov.figures.synthetic import synthetic_sweep
+from rnn_lyapunov.storage import write_netcdf_atomic
+from rnn_lyapunov.sweep import load_sweep
+
+REPORT_DIR = Path(__file__).resolve().parents[1] / "workflow" / "report"
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    return synthetic_sweep(seed=0)
+
+
+@pytest.fixture(scope="module")
+def rendered(sweep, tmp_path_factory):
+    """Each sweep figure drawn once to PNG and PDF: {name: (png, pdf)}."""
+    directory = tmp_path_factory.mktemp("figures")
+    paths = {}
+    for name in SWEEP_FIGURES:
+        png, pdf = directory / f"{name}.png", directory / f"{name}.pdf"
+        render_figure(name, sweep, [png, pdf], dpi=60)
+        paths[name] = (png, pdf)
+    return paths
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SWEEP_FIGURES)
+def test_sweep_figure_writes_non_empty_png_and_pdf(rendered, name):
+    png, pdf = rendered[name]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    assert png.stat().st_size > 5_000 and pdf.stat().st_size > 5_000
+
+
+@pytest.mark.slow
+def test_rendered_png_is_not_blank(rendered):
+    pixels = matplotlib.image.imread(rendered["spectra_by_architecture"][0])
+    grey = pixels[..., :3].mean(axis=-1)
+    assert grey.var() > 1e-3  # a blank (all white) image has zero variance
+    assert (grey < 0.5).mean() > 0.005  # and some dark ink: lines, labels
+
+
+def test_every_figure_has_a_report_caption():
+    missing = [name for name in FIGURES if not (REPORT_DIR / f"{name}.rst").is_file()]
+    assert not missing
+
+
+def test_synthetic_sweep_round_trips_through_load_sweep(sweep, tmp_path):
+    path = tmp_path / "sweep.nc"
+    write_netcdf_atomic(sweep, path)
+    loaded = load_figure_input("spectra_by_architecture", path)
+    assert loaded.identical(load_sweep(path))
+    np.testing.assert_array_equal(loaded["lyapunov_exponents"].values, sweep["lyapunov_exponents"].values)
+    assert set(loaded["architecture"].values) == {"rnn", "lstm", "gru"}
+
+
+def test_synthetic_sweep_has_the_sweep_schema(sweep):
+    expected_dims = {
+        "lyapunov_exponents": ("run", "epoch", "exponent"),
+        "lyapunov_exponents_per_trajectory": ("run", "epoch", "trajectory", "exponent"),
+        "lyapunov_stderr": ("run", "epoch", "exponent"),
+        "kaplan_yorke_dimension": ("run", "epoch"),
+        "lyapunov_running_estimate": ("run", "convergence_step", "trajectory", "exponent"),
+        "train_loss": ("run", "epoch"), "val_loss": ("run", "epoch"), "val_accuracy": ("run", "epoch"),
+    }
+    for name, dims in expected_dims.items():
+        assert sweep[name].dims == dims, name
+    for name in ("architecture", "dataset", "hidden_size", "num_layers", "state_size", "init", "init_scale",
+                 "learning_rate", "optimizer", "dropout", "seed"):
+        assert sweep[name].dims == ("run",), name
+
+
+def test_final_epoch_skips_nan_padding(sweep):
+    final = sweep_data.final_spectrum_epoch(sweep)
+    assert final.sel(run="gru-scale1.5-lr0.01") == 2  # this run stopped after epoch 2
+    assert final.sel(run="rnn-scale0.5-lr0.001") == 4
+
+
+def test_early_epoch_is_the_first_recorded_at_or_after_the_request(sweep):
+    early = sweep_data.early_spectrum_epoch(sweep, 1)
+    assert (early.values == 1).all()
+
+
+def test_monotone_loss_gives_spearman_rho_of_one(sweep):
+    # Final loss an increasing function of the epoch-0 largest exponent: rank correlation exactly 1.
+    largest_at_init = sweep["lyapunov_exponents"].sel(epoch=0).max("exponent")
+    monotone = sweep.assign(val_loss=(2.0 + np.tanh(largest_at_init)).broadcast_like(sweep["val_loss"]))
+    table = stability_correlations(monotone, early_epoch=0).set_index("feature")
+    assert table.loc["largest_exponent", "spearman_rho"] == pytest.approx(1.0)
+    assert table.loc["largest_exponent", "n_runs"] == sweep.sizes["run"]
+    reversed_loss = monotone.assign(val_loss=-monotone["val_loss"])
+    table = stability_correlations(reversed_loss, early_epoch=0).set_index("feature")
+    assert table.loc["largest_exponent", "spearman_rho"] == pytest.approx(-1.0)
+
+
+def test_stability_correlations_csv_has_one_row_per_feature(sweep, tmp_path):
+    path = tmp_path / "stability_readout.csv"
+    write_stability_correlations(sweep, path, early_epoch=0)
+    lines = path.read_text().splitlines()
+    assert lines[0].split(",")[:4] == ["feature", "label", "early_epoch", "spearman_rho"]
+    assert len(lines) == 1 + 4
+
+
+def test_unknown_figure_name_lists_the_known_ones(sweep):
+    with pytest.raises(InputError, match="known figures: spectra_by_architecture"):
+        render_figure("spectra", sweep, [])
+
+
+def test_unknown_task_lists_the_sweep_tasks(sweep):
+    with pytest.raises(InputError, match="it holds: synthetic"):
+        FIGURES["spectra_by_architecture"](sweep, dataset="char_text")
+
+
+def test_missing_variable_is_named(sweep):
+    with pytest.raises(InputError, match="lyapunov_running_estimate"):
+        FIGURES["convergence"](sweep.drop_vars("lyapunov_running_estimate"))

@@ -1,0 +1,89 @@
+"""The validation dataset against the exact answers it is meant to reproduce."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.special import digamma
+
+from rnn_lyapunov.errors import InputError
+from rnn_lyapunov.figures import validation as validation_figure
+from rnn_lyapunov.figures.render import load_figure_input, render_figure
+from rnn_lyapunov.storage import write_netcdf_atomic
+from rnn_lyapunov.validation import compute_validation, newman_exponents
+
+
+@pytest.fixture(scope="module")
+def small_validation():
+    """Reduced settings: a few seconds instead of the default's ~20 s."""
+    return compute_validation(map_steps=400, map_trajectories=16, record_every=20, gaussian_size=6,
+                              gaussian_steps=400, gaussian_trajectories=16, tanh_hidden_size=8,
+                              tanh_steps=120, tanh_trajectories=4, warmup_steps=30)
+
+
+def test_newman_exponents_for_n_one_is_the_mean_log_of_a_standard_normal():
+    # E ln|z| for z ~ N(0, 1) is -(euler_gamma + ln 2) / 2.
+    assert newman_exponents(1)[0] == pytest.approx(-(np.euler_gamma + math.log(2.0)) / 2.0)
+
+
+@pytest.mark.slow
+def test_henon_exponents_match_the_reference(small_validation):
+    np.testing.assert_allclose(small_validation["henon_exponents"].values, [0.41922, -1.62319], atol=0.02)
+
+
+@pytest.mark.slow
+def test_henon_exponents_sum_to_log_b(small_validation):
+    # |det J| = b at every point, so lambda_1 + lambda_2 = ln 0.3 up to rounding.
+    assert float(small_validation["henon_exponents"].sum()) == pytest.approx(math.log(0.3), abs=1e-9)
+
+
+@pytest.mark.slow
+def test_logistic_exponent_is_log_two(small_validation):
+    assert float(small_validation["logistic_exponents"]) == pytest.approx(math.log(2.0), abs=0.01)
+
+
+@pytest.mark.slow
+def test_gaussian_products_match_newman_closed_form(small_validation):
+    n = small_validation.sizes["gaussian_exponent"]
+    index = np.arange(1, n + 1)
+    expected = 0.5 * (np.log(2.0 / n) + digamma((n - index + 1) / 2.0))
+    estimate = small_validation["gaussian_exponents"].values
+    tolerance = np.maximum(5 * small_validation["gaussian_stderr"].values, 0.02)
+    assert np.all(np.abs(estimate - expected) < tolerance), (estimate, expected)
+
+
+@pytest.mark.slow
+def test_precision_errors_are_relative_to_float64_every_step(small_validation):
+    errors = small_validation["tanh_abs_error"]
+    assert float(errors.sel(dtype="float64", reorthonormalize_every=1).max()) == 0.0
+    # float32 keeps about 7 digits; 120 steps of averaging leave errors far below 0.01 nats/step.
+    assert float(errors.sel(dtype="float32", reorthonormalize_every=1).max()) < 1e-2
+    # Less frequent QR in float64 changes only rounding for the leading exponents.
+    assert float(errors.sel(dtype="float64", reorthonormalize_every=5).isel(tanh_exponent=0)) < 1e-8
+
+
+@pytest.mark.slow
+def test_validation_figure_renders_from_the_written_file(small_validation, tmp_path):
+    path = tmp_path / "validation.nc"
+    write_netcdf_atomic(small_validation, path)
+    loaded = load_figure_input("validation", path)
+    assert loaded.identical(small_validation)
+    png, pdf = tmp_path / "validation.png", tmp_path / "validation.pdf"
+    render_figure("validation", loaded, [png, pdf], dpi=60)
+    assert png.stat().st_size > 5_000 and pdf.stat().st_size > 5_000
+
+
+def test_validation_figure_refuses_a_sweep_dataset():
+    from rnn_lyapunov.figures.synthetic import synthetic_sweep
+
+    with pytest.raises(InputError, match="compute_validation"):
+        validation_figure(synthetic_sweep())
+
+
+def test_loading_a_non_validation_file_is_refused(tmp_path):
+    from rnn_lyapunov.figures.synthetic import synthetic_sweep
+
+    path = tmp_path / "sweep.nc"
+    write_netcdf_atomic(synthetic_sweep(), path)
+    with pytest.raises(InputError, match="not an rnn-lyapunov validation file"):
+        load_figure_input("validation", path)
