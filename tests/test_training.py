@@ -195,3 +195,10 @@ def test_train_run_leaves_the_torch_thread_count_as_it_found_it(tmp_path):
     before = torch.get_num_threads()
     train_run(tiny_config(epochs=0, threads=1), tmp_path / "run", tmp_path / "run.nc")
     assert torch.get_num_threads() == before
+
+
+def test_the_progress_bar_shows_only_when_asked_or_on_a_terminal(tmp_path, capsys):
+    train_run(tiny_config(epochs=1), tmp_path / "quiet", tmp_path / "quiet.nc")  # stderr is not a terminal here
+    assert capsys.readouterr().err == ""
+    train_run(tiny_config(epochs=1), tmp_path / "shown", tmp_path / "shown.nc", progress=True)
+    assert "tiny epoch 1/1" in capsys.readouterr().err
