@@ -1,0 +1,176 @@
+"""Benchmark of the Lyapunov engine; all numbers in one table are measured in the same run.
+
+    python benchmarks/bench_engine.py            # the full table of the issue (several minutes)
+    python benchmarks/bench_engine.py --quick    # smaller sizes, fewer steps
+
+For a random tanh RNN (W ~ N(0, g^2/N), g = 1.5, input size 8, batch 16) it reports:
+* the engine's time per step against (a) the naive baseline a user would write (per trajectory,
+  per step, torch.autograd.functional.jacobian then torch.linalg.qr; timed on fewer steps, per
+  step) and (b) the bare floor: only the batched matrix products and QRs of the same shapes;
+* the error of float32 and of reorthonormalize_every in {5, 10} against float64 every step;
+* peak resident memory of a fresh process at 1,000 vs 10,000 steps.
+Times are medians of repeats; ratios compare numbers taken in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+from rnn_lyapunov import lyapunov_spectrum
+from rnn_lyapunov.systems import TanhRNN
+
+BATCH = 16
+INPUT_SIZE = 8
+GAIN = 1.5
+
+
+def median_seconds(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def engine_seconds_per_step(rnn, inputs, n_exponents, repeats):
+    return median_seconds(lambda: lyapunov_spectrum(rnn, inputs, n_exponents=n_exponents), repeats) / inputs.shape[1]
+
+
+def floor_seconds_per_step(hidden_size, n_exponents, steps, dtype, repeats):
+    """Only the batched products J @ Q and the QRs of the same shapes, in a tight loop."""
+    jacobians = torch.randn(BATCH, hidden_size, hidden_size, dtype=dtype) / hidden_size**0.5
+    frame = torch.linalg.qr(torch.randn(BATCH, hidden_size, n_exponents, dtype=dtype))[0]
+
+    def loop():
+        current = frame
+        for _ in range(steps):
+            current = torch.linalg.qr(torch.bmm(jacobians, current))[0]
+
+    return median_seconds(loop, repeats) / steps
+
+
+def naive_seconds_per_step(rnn, inputs, n_exponents, steps):
+    """What a user would write: one trajectory at a time, a full autograd Jacobian every step."""
+    state = rnn.initial_state(1).to(inputs)[0]
+    frame = torch.eye(rnn.state_size, n_exponents, dtype=inputs.dtype)
+    log_sums = torch.zeros(n_exponents, dtype=torch.float64)
+    start = time.perf_counter()
+    for trajectory in range(inputs.shape[0]):
+        for time_index in range(steps):
+            x = inputs[trajectory, time_index]
+            jacobian = torch.autograd.functional.jacobian(lambda s: rnn.step(s[None], x[None])[0], state)
+            frame, triangular = torch.linalg.qr(jacobian @ frame)
+            log_sums += triangular.diagonal().abs().log().double()
+            state = rnn.step(state[None], x[None])[0]
+    return (time.perf_counter() - start) / steps
+
+
+def timing_table(hidden_sizes, steps, naive_steps, repeats):
+    rows = []
+    for hidden_size in hidden_sizes:
+        rnn = TanhRNN(hidden_size, INPUT_SIZE, gain=GAIN, seed=0)
+        for dtype in (torch.float32, torch.float64):
+            inputs = rnn.random_inputs(BATCH, steps, generator=torch.Generator().manual_seed(1), dtype=dtype)
+            full_seconds = None
+            for n_exponents in (hidden_size, hidden_size // 8):
+                engine = engine_seconds_per_step(rnn, inputs, n_exponents, repeats)
+                floor = floor_seconds_per_step(hidden_size, n_exponents, steps, dtype, repeats)
+                naive = naive_seconds_per_step(rnn, inputs, n_exponents, naive_steps)
+                full_seconds = engine if n_exponents == hidden_size else full_seconds
+                rows.append({
+                    "N": hidden_size, "dtype": str(dtype).removeprefix("torch."), "k": n_exponents,
+                    "engine_ms_per_step": 1e3 * engine, "floor_ms_per_step": 1e3 * floor,
+                    "naive_ms_per_step": 1e3 * naive, "speedup_vs_naive": naive / engine,
+                    "engine_over_floor": engine / floor, "cost_vs_full_spectrum": engine / full_seconds,
+                })
+                print(format_row(rows[-1]), flush=True)
+    return rows
+
+
+def format_row(row):
+    return (f"| {row['N']:4d} | {row['dtype']:7s} | {row['k']:4d} | {row['engine_ms_per_step']:9.3f} | "
+            f"{row['floor_ms_per_step']:9.3f} | {row['naive_ms_per_step']:10.2f} | {row['speedup_vs_naive']:8.1f}x | "
+            f"{row['engine_over_floor']:6.2f}x | {row['cost_vs_full_spectrum']:5.2f}x |")
+
+
+def accuracy_table(hidden_size, steps):
+    rnn = TanhRNN(hidden_size, INPUT_SIZE, gain=GAIN, seed=0)
+    inputs = rnn.random_inputs(BATCH, steps, generator=torch.Generator().manual_seed(1))
+    reference = lyapunov_spectrum(rnn, inputs, warmup_steps=100).exponents
+    rows = []
+    for dtype in (torch.float64, torch.float32):
+        for every in (1, 5, 10):
+            if dtype == torch.float64 and every == 1:
+                continue
+            result = lyapunov_spectrum(rnn, inputs.to(dtype), warmup_steps=100, reorthonormalize_every=every).exponents
+            error = (result - reference).abs()
+            top_half = error[: hidden_size // 2]
+            rows.append({"N": hidden_size, "dtype": str(dtype).removeprefix("torch."), "reorthonormalize_every": every,
+                         "max_abs_error_top_half": float(top_half.max()), "max_abs_error_all": float(error.max()),
+                         "largest_exponent_error": float(error[0])})
+            print(f"| {hidden_size:4d} | {rows[-1]['dtype']:7s} | {every:3d} | {rows[-1]['largest_exponent_error']:.2e} | "
+                  f"{rows[-1]['max_abs_error_top_half']:.2e} | {rows[-1]['max_abs_error_all']:.2e} |", flush=True)
+    return rows
+
+
+MEMORY_PROBE = """
+import resource, sys, torch
+from rnn_lyapunov import lyapunov_spectrum
+from rnn_lyapunov.systems import TanhRNN
+hidden_size, steps = int(sys.argv[1]), int(sys.argv[2])
+rnn = TanhRNN(hidden_size, 8, gain=1.5, seed=0)
+inputs = rnn.random_inputs(16, steps, generator=torch.Generator().manual_seed(1), dtype=torch.float32)
+lyapunov_spectrum(rnn, inputs)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, inputs.numel() * inputs.element_size())
+"""
+
+
+def peak_memory(hidden_size, steps):
+    output = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(hidden_size), str(steps)],
+                            capture_output=True, text=True, check=True).stdout.split()
+    return int(output[0]), int(output[1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="sizes 64 and 256, 200 steps")
+    parser.add_argument("--hidden-sizes", type=int, nargs="+", default=None)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--naive-steps", type=int, default=5, help="steps per trajectory for the naive baseline")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    hidden_sizes = args.hidden_sizes or ([64, 256] if args.quick else [64, 256, 512])
+    steps = args.steps or (200 if args.quick else 1000)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, {steps} steps, tanh RNN gain {GAIN}\n")
+    print("| N | dtype | k | engine ms/step | floor ms/step | naive ms/step | engine vs naive | engine/floor | k vs full |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    timings = timing_table(hidden_sizes, steps, args.naive_steps, args.repeats)
+    print("\nAccuracy against float64, QR every step (nats/step):\n")
+    print("| N | dtype | QR every | largest exponent | top half max | all max |")
+    print("|---|---|---|---|---|---|")
+    accuracy = accuracy_table(64, 2000 if not args.quick else 500) + accuracy_table(256, steps)
+    memory_steps = (1000, 10000)
+    memory = {str(s): peak_memory(256, s) for s in memory_steps}
+    small, large = memory["1000"][0], memory["10000"][0]
+    print(f"\nPeak RSS, N=256 float32: {small / 2**20:.1f} MiB at 1,000 steps, {large / 2**20:.1f} MiB at 10,000 steps "
+          f"(+{100 * (large - small) / small:.1f}%, of which inputs {(memory['10000'][1] - memory['1000'][1]) / 2**20:.1f} MiB)")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"timings": timings, "accuracy": accuracy, "peak_rss_bytes": memory}, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
