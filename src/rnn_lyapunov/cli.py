@@ -116,6 +116,8 @@ def _add_spectrum_options(parser: argparse.ArgumentParser) -> None:
     algorithm.add_argument("--record-every", type=_positive, metavar="R", help="store running estimates every R steps")
     algorithm.add_argument("--dtype", choices=("float32", "float64"), default="float64", help="compute dtype (default float64)")
     algorithm.add_argument("--device", default="auto", metavar="{auto,cpu,cuda}", help="default auto: CUDA if present")
+    algorithm.add_argument("--threads", type=_positive, metavar="N",
+                           help="CPU threads for torch (default: torch's choice; 1 is often fastest for small networks)")
     algorithm.add_argument("--seed", type=_non_negative, metavar="S",
                            help="choose the trajectories at random with this seed (default: the first ones, in order)")
     parser.add_argument("--out", required=True, metavar="FILE.nc", help="NetCDF file to write (atomically)")

@@ -56,6 +56,17 @@ def dataset_inputs(name: str, data_dir: str | None, note) -> tuple[torch.Tensor,
 
 
 def run_spectrum_command(args, note) -> int:
+    """Run ``rnn-lyapunov spectrum`` with parsed ``args``; returns the exit code (0)."""
+    threads = torch.get_num_threads()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    try:
+        return _run(args, note)
+    finally:  # main() may be called in-process (tests, notebooks): leave torch as it was
+        torch.set_num_threads(threads)
+
+
+def _run(args, note) -> int:
     from .devices import resolve_device
     from .engine import lyapunov_spectrum
     from .inputs_io import check_inputs_array, read_inputs_file, select_sequences
@@ -102,7 +113,7 @@ def run_spectrum_command(args, note) -> int:
         "state_size": state_size, "inputs": source, "trajectories": int(inputs.shape[0]),
         "steps": int(inputs.shape[1]), "n_exponents": spectrum.n_exponents, "warmup_steps": args.warmup_steps,
         "reorthonormalize_every": args.reorthonormalize_every, "record_every": args.record_every,
-        "dtype": args.dtype, "seed": args.seed,
+        "dtype": args.dtype, "seed": args.seed, "threads": args.threads,
     }
     dataset = spectrum.to_dataset()
     dataset.attrs.update(provenance_attributes(settings, str(device)))
