@@ -36,8 +36,11 @@ def positive_exponent_sum(exponents: torch.Tensor) -> float:
     return float(exponents.clamp(min=0.0).nan_to_num(nan=0.0).sum())
 
 
-def _standard_error(per_trajectory: torch.Tensor) -> torch.Tensor:
-    """Standard error of the mean across trajectories; NaN with a single trajectory (undefined)."""
+def standard_error(per_trajectory: torch.Tensor) -> torch.Tensor:
+    """Standard error of the mean across trajectories (dim 0); NaN with a single trajectory or a non-finite value.
+
+    per_trajectory: (n_trajectories, n_exponents) -> (n_exponents,).
+    """
     n_trajectories = per_trajectory.shape[0]
     if n_trajectories < 2:
         return torch.full(per_trajectory.shape[1:], float("nan"), dtype=torch.float64)
@@ -71,7 +74,7 @@ class Spectrum:
 
     def __post_init__(self):
         object.__setattr__(self, "exponents", self.per_trajectory.mean(dim=0))
-        object.__setattr__(self, "stderr", _standard_error(self.per_trajectory))
+        object.__setattr__(self, "stderr", standard_error(self.per_trajectory))
 
     @property
     def n_exponents(self) -> int:
