@@ -189,29 +189,30 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)  # exits with code 2 on bad usage
+    code, message, trace = EXIT_OK, None, None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             code = args.handler(args)
         except InputError as error:
-            code = _report(args, f"error: {error}", EXIT_INPUT)
+            code, message, trace = EXIT_INPUT, f"error: {error}", traceback.format_exc()
         except OSError as error:  # a file we could not read or write: the path is the problem
-            code = _report(args, f"error: {error.strerror or error} ({error.filename or 'file'}). "
-                                 "Check the path and its permissions.", EXIT_INPUT)
+            code, trace = EXIT_INPUT, traceback.format_exc()
+            message = (f"error: {error.strerror or error} ({error.filename or 'file'}). "
+                       "Check the path and its permissions.")
         except KeyboardInterrupt:
-            code = _report(args, "interrupted; no output file was changed.", 130)
+            code, message, trace = 130, "interrupted; no output file was changed.", traceback.format_exc()
         except Exception as error:  # noqa: BLE001 - anything else is a bug: short message, traceback on request
             hint = "" if args.debug else " Re-run with --debug for the traceback and report it."
-            code = _report(args, f"internal error: {type(error).__name__}: {error}.{hint}", EXIT_INTERNAL)
+            code, trace = EXIT_INTERNAL, traceback.format_exc()
+            message = f"internal error: {type(error).__name__}: {error}.{hint}"
     for warning in caught:
         _note(args, f"warning: {warning.message}")
-    return code
-
-
-def _report(args, message: str, code: int) -> int:
-    if args.debug:
-        traceback.print_exc()
-    print(f"rnn-lyapunov: {message}", file=sys.stderr)
+    if message is not None:
+        if args.debug:
+            print(trace, file=sys.stderr, end="")
+        # The message comes last, so it is what a user sees at the bottom of the terminal.
+        print(f"rnn-lyapunov: {message}", file=sys.stderr)
     return code
 
 
