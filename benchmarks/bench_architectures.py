@@ -1,0 +1,155 @@
+"""Benchmark: full Lyapunov spectrum of LSTM and GRU cores by each tangent path.
+
+Paths, all timed in the same run on the same inputs:
+
+* ``tangents``: the plugin's ``step_with_tangents`` (J @ V by shared matrix products, J never formed);
+  the engine's default for the built-in plugins;
+* ``jacobian``: the plugin's analytic ``jacobian`` (batch, state, state), applied by ``torch.bmm``;
+* ``autodiff``: forward-mode autodiff through ``step`` (what a plugin without a Jacobian gets);
+* ``naive``: per trajectory and per step, ``torch.autograd.functional.jacobian`` (reverse mode)
+  then ``torch.linalg.qr``; too slow to run for all steps, so it runs ``--naive-steps`` steps and
+  its time is scaled to the full length (marked ``*``).
+
+Every path except ``naive`` computes the full spectrum with a QR decomposition at every step; the
+QR of a (batch, state, state) frame costs the same in every path, so a second table gives the
+frame propagation alone (the part the architecture's derivative code controls).
+
+Run: ``python benchmarks/bench_architectures.py`` (LSTM and GRU, hidden size 256, batch 16) or
+``--quick`` (hidden size 64, 50 steps) for a smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch import nn
+
+from rnn_lyapunov import from_torch, lyapunov_spectrum
+from rnn_lyapunov.engine import initial_frame
+from rnn_lyapunov.tangents import autodiff_propagator, jacobian_propagator
+
+
+class _JacobianOnly:
+    """Exposes ``jacobian`` but not ``step_with_tangents``: the engine forms J and multiplies."""
+
+    def __init__(self, system):
+        self.system, self.state_size = system, system.state_size
+
+    def step(self, state, x):
+        return self.system.step(state, x)
+
+    def jacobian(self, state, x):
+        return self.system.jacobian(state, x)
+
+    def initial_state(self, batch):
+        return self.system.initial_state(batch)
+
+
+class _AutodiffOnly(_JacobianOnly):
+    """Exposes only ``step``: the engine pushes tangents by forward-mode autodiff."""
+
+    jacobian = None
+
+
+def naive_spectrum(system, inputs: torch.Tensor) -> torch.Tensor:
+    """Baseline: one trajectory at a time, reverse-mode Jacobian then QR at every step.
+
+    Returns (batch, state_size) exponents in nats per step (unsorted columns sorted at the end).
+    """
+    batch, steps, _ = inputs.shape
+    state_size = system.state_size
+    exponents = torch.zeros(batch, state_size, dtype=torch.float64)
+    for trajectory in range(batch):
+        state = system.initial_state(1)[0]
+        frame = initial_frame(state_size, state_size, dtype=inputs.dtype, device=inputs.device)
+        for time_index in range(steps):
+            x = inputs[trajectory:trajectory + 1, time_index]
+            jacobian = torch.autograd.functional.jacobian(lambda s: system.step(s.unsqueeze(0), x).squeeze(0), state)
+            with torch.no_grad():
+                state = system.step(state.unsqueeze(0), x).squeeze(0)
+                frame, triangular = torch.linalg.qr(jacobian @ frame)
+                exponents[trajectory] += triangular.diagonal().abs().double().log()
+    return (exponents / steps).sort(dim=1, descending=True).values
+
+
+def _timed(function, *args, **kwargs):
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def _propagation_seconds_per_step(advance, state, inputs, frame, repeats: int) -> float:
+    with torch.no_grad():
+        advance(state, inputs[:, 0], frame)  # warm-up (vmap tracing, allocator)
+        start = time.perf_counter()
+        for time_index in range(repeats):
+            advance(state, inputs[:, time_index], frame)
+    return (time.perf_counter() - start) / repeats
+
+
+def benchmark(module: nn.Module, *, batch: int, steps: int, naive_steps: int, seed: int = 0) -> dict:
+    """Time every path on one module; returns seconds, per-step propagation times and agreement."""
+    generator = torch.Generator().manual_seed(seed)
+    inputs = torch.randn(batch, steps, module.input_size, generator=generator)
+    system = from_torch(module.eval())
+    spectra, seconds = {}, {}
+    for path, wrapped in (("tangents", system), ("jacobian", _JacobianOnly(system)), ("autodiff", _AutodiffOnly(system))):
+        spectrum, seconds[path] = _timed(lyapunov_spectrum, wrapped, inputs)
+        spectra[path] = spectrum.per_trajectory
+    _, naive_seconds = _timed(naive_spectrum, system, inputs[:, :naive_steps])
+    seconds["naive"] = naive_seconds * steps / naive_steps
+
+    state = 0.1 * torch.randn(batch, system.state_size, generator=generator)
+    frame = initial_frame(system.state_size, system.state_size, dtype=inputs.dtype, device=inputs.device)
+    frame = frame.expand(batch, -1, -1).contiguous()
+    repeats = min(steps, 5)
+    propagation = {
+        "tangents": _propagation_seconds_per_step(system.step_with_tangents, state, inputs, frame, repeats),
+        "jacobian": _propagation_seconds_per_step(jacobian_propagator(system), state, inputs, frame, repeats),
+        "autodiff": _propagation_seconds_per_step(autodiff_propagator(system), state, inputs, frame, repeats),
+    }
+    disagreement = max(float((spectra[path] - spectra["autodiff"]).abs().max()) for path in ("tangents", "jacobian"))  # float32 rounding, largest for the most negative exponents
+    return {"seconds": seconds, "propagation": propagation, "disagreement": disagreement, "state_size": system.state_size}
+
+
+def _print_table(name: str, result: dict, *, steps: int, naive_steps: int) -> None:
+    seconds, propagation = result["seconds"], result["propagation"]
+    print(f"\n{name}: state size {result['state_size']}, full spectrum, {steps} steps "
+          f"(max |difference| of exponents vs autodiff: {result['disagreement']:.1e} nats/step)")
+    print(f"{'path':<10}{'total s':>10}{'ms/step':>10}{'autodiff/path':>15}{'naive/path':>12}{'propagation ms/step':>22}")
+    for path in ("tangents", "jacobian", "autodiff", "naive"):
+        total = seconds[path]
+        mark = "*" if path == "naive" else " "
+        propagation_ms = f"{1000 * propagation[path]:.1f}" if path in propagation else "-"
+        print(f"{path:<10}{total:>9.1f}{mark}{1000 * total / steps:>10.1f}{seconds['autodiff'] / total:>15.2f}"
+              f"{seconds['naive'] / total:>12.1f}{propagation_ms:>22}")
+    print(f"* naive measured on {naive_steps} steps and scaled to {steps}")
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="hidden size 64 and 50 steps (a smoke run)")
+    parser.add_argument("--hidden-size", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--naive-steps", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    arguments = parser.parse_args(argv)
+    if arguments.quick:
+        arguments.hidden_size, arguments.steps = 64, 50
+    if arguments.threads:
+        torch.set_num_threads(arguments.threads)
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), float32, batch {arguments.batch}, "
+          f"hidden size {arguments.hidden_size}")
+    results = {}
+    for name, module in (("LSTM", nn.LSTM(16, arguments.hidden_size)), ("GRU", nn.GRU(16, arguments.hidden_size))):
+        results[name] = benchmark(module, batch=arguments.batch, steps=arguments.steps, naive_steps=arguments.naive_steps)
+        _print_table(name, results[name], steps=arguments.steps, naive_steps=arguments.naive_steps)
+    return results
+
+
+if __name__ == "__main__":
+    main()
