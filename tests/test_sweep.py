@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import rnn_lyapunov
 from rnn_lyapunov.errors import InputError
 from rnn_lyapunov.storage import write_netcdf_atomic
-from rnn_lyapunov.sweep import combine_runs, expand_sweep, load_sweep, write_sweep
+from rnn_lyapunov.sweep import combine_runs, discard_stale_checkpoint, expand_sweep, load_sweep, write_sweep
 
 
 def sweep_config(**sweep_overrides):
@@ -204,3 +204,40 @@ def test_load_sweep_refuses_a_corrupted_file(tmp_path):
 def test_load_sweep_names_a_missing_file(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         load_sweep(tmp_path / "nothing.nc")
+
+
+def checkpoint_of(run, path):
+    """A checkpoint file holding what discard_stale_checkpoint reads: the run's validated config."""
+    import torch
+
+    from rnn_lyapunov.run_config import validate_run_config
+
+    path.mkdir(parents=True, exist_ok=True)
+    torch.save({"format": 1, "config": validate_run_config(run), "epoch": 1}, path / "checkpoint.pt")
+
+
+def tiny_run(**changes):
+    run = expand_sweep(sweep_config(architectures=["rnn"], init_scales=[0.5]))[0]
+    run.update(changes)
+    return run
+
+
+def test_checkpoint_of_the_same_settings_is_kept_for_resuming(tmp_path):
+    checkpoint_of(tiny_run(), tmp_path)
+    assert discard_stale_checkpoint(tiny_run(), tmp_path) is False
+    assert (tmp_path / "checkpoint.pt").is_file()
+
+
+def test_checkpoint_differing_only_in_epochs_is_kept(tmp_path):
+    checkpoint_of(tiny_run(epochs=2), tmp_path)
+    assert discard_stale_checkpoint(tiny_run(epochs=5), tmp_path) is False
+
+
+def test_checkpoint_of_other_settings_is_discarded(tmp_path):
+    checkpoint_of(tiny_run(learning_rate=0.01), tmp_path)
+    assert discard_stale_checkpoint(tiny_run(learning_rate=0.02), tmp_path) is True
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_no_checkpoint_means_nothing_to_discard(tmp_path):
+    assert discard_stale_checkpoint(tiny_run(), tmp_path) is False

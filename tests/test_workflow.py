@@ -1,0 +1,91 @@
+"""The Snakemake workflow: lint, dry runs (default, paper, SLURM profile) and configs refused up front.
+
+Each test runs Snakemake in a subprocess on a copy of the repository's workflow (Snakefile,
+workflow/, config/) in a temporary directory, so nothing is written into the repository.
+"""
+
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # every test starts Snakemake, which imports torch (several seconds)
+
+
+def copy_workflow(destination: Path) -> Path:
+    shutil.copy(REPOSITORY / "Snakefile", destination / "Snakefile")
+    for folder in ("workflow", "config"):
+        shutil.copytree(REPOSITORY / folder, destination / folder)
+    return destination
+
+
+def snakemake(directory: Path, *arguments: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *arguments], cwd=directory, capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The "Job stats" table of a dry run: rule name -> number of jobs."""
+    table = output[output.rindex("Job stats:"):]
+    return {rule: int(count) for rule, count in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.MULTILINE)}
+
+
+@pytest.fixture
+def workflow_copy(tmp_path):
+    return copy_workflow(tmp_path)
+
+
+def test_lint_is_clean(workflow_copy):
+    result = snakemake(workflow_copy, "--lint")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "Congratulations, your workflow is in a good condition" in result.stdout + result.stderr
+
+
+def test_dry_run_of_the_default_config_lists_data_sweep_and_combine_jobs(workflow_copy):
+    result = snakemake(workflow_copy, "-n", "--cores", "2")
+    assert result.returncode == 0, result.stderr + result.stdout
+    counts = job_counts(result.stdout)
+    # config/config.yaml: 1 dataset x 3 architectures x 1 hidden size x 2 init scales x 2 learning rates.
+    assert counts["prepare_data"] == 1
+    assert counts["train_run"] == 3 * 2 * 2
+    assert counts["combine_spectra"] == 1
+    assert counts["all"] == 1
+    assert "signal_copy-lstm-h32-l1-uniform0.2-lr0.01-s0" in result.stdout
+    assert not (workflow_copy / "results").exists()
+
+
+SLURM_PLUGIN = importlib.util.find_spec("snakemake_executor_plugin_slurm") is not None
+
+
+def test_dry_run_of_the_paper_config_lists_every_run_with_a_gpu(workflow_copy):
+    """With the SLURM plugin installed this goes through workflow/profiles/slurm, needing no cluster."""
+    profile = ["--profile", "workflow/profiles/slurm"] if SLURM_PLUGIN else ["--cores", "2"]
+    result = snakemake(workflow_copy, "-n", *profile, "--configfile", "config/paper.yaml")
+    assert result.returncode == 0, result.stderr + result.stdout
+    counts = job_counts(result.stdout)
+    assert counts["prepare_data"] == 2
+    # 2 datasets x 3 architectures x 4 hidden sizes x 6 init scales x 2 learning rates x 3 seeds.
+    assert counts["train_run"] == 2 * 3 * 4 * 6 * 2 * 3
+    assert re.search(r"rule train_run:.*?resources:[^\n]*gpu=1", result.stdout, flags=re.DOTALL)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "message"),
+    [
+        ("unknown_architecture", r"sweep\.architectures.*'transformer'.*known architectures: .*gru, lstm.*rnn"),
+        ("negative_hidden_size", r"sweep\.hidden_sizes\[0\]' = -4 is not allowed; must be >= 1"),
+        ("unknown_key", r"config key 'sweep': unknown key\(s\) 'learning_rate'; allowed keys: .*learning_rates"),
+    ],
+)
+def test_invalid_config_stops_before_any_job_naming_the_problem(workflow_copy, scenario, message):
+    result = snakemake(workflow_copy, "--cores", "2", "--configfile", f"config/tests/{scenario}.yaml")
+    assert result.returncode != 0
+    assert re.search(message, result.stderr + result.stdout), result.stderr + result.stdout
+    assert not (workflow_copy / "results").exists()
