@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from . import sweep_data, style
 
@@ -77,6 +78,9 @@ def _plot_stderr(ax, per_trajectory, look, seed):
                 label=r"slope $-1/2$ ($\propto 1/\sqrt{n}$)")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    if n_trajectories >= 3:
+        ax.set_xticks(counts, [str(count) for count in counts])  # plain integers, not 2x10^0
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("number of trajectories $n$ (input sequences)")
     ax.set_ylabel("standard error (nats/step)")
     ax.legend(fontsize="small", loc="best")

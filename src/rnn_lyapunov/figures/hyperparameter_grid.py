@@ -36,7 +36,9 @@ def hyperparameter_grid(sweep: xr.Dataset, *, dataset: str | None = None) -> Fig
         axes = figure.subplots(len(architectures), len(quantities), squeeze=False)
         for column, (quantity, label) in enumerate(quantities.items()):
             finite = table[quantity][np.isfinite(table[quantity])]
-            limits = (finite.min(), finite.max()) if len(finite) else (0.0, 1.0)
+            limits = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+            if limits[0] == limits[1]:  # a constant column: give the colour scale some width
+                limits = (limits[0] - 0.5, limits[1] + 0.5)
             for row, architecture in enumerate(architectures):
                 ax = axes[row, column]
                 grid = table[table["architecture"] == architecture].pivot_table(
@@ -44,7 +46,7 @@ def hyperparameter_grid(sweep: xr.Dataset, *, dataset: str | None = None) -> Fig
                 last_row = row == len(architectures) - 1
                 sns.heatmap(
                     grid, ax=ax, cmap=style.SEQUENTIAL_CMAP, vmin=limits[0], vmax=limits[1],
-                    annot=True, fmt=".2g", annot_kws={"fontsize": "small"}, square=False,
+                    annot=True, fmt=".3g", annot_kws={"fontsize": "small"}, square=False,
                     cbar=last_row,
                     cbar_kws={"orientation": "horizontal", "label": label.replace(" (", "\n("), "pad": 0.2} if last_row else None,
                 )

@@ -115,16 +115,18 @@ def stability_readout(sweep: xr.Dataset, *, early_epoch: int = 0, dataset: str |
                 ax.scatter(table.loc[rows, name], table.loc[rows, "final_val_loss"], color=look["color"],
                            marker=look["marker"], edgecolor="0.1", linewidth=0.4, s=28, label=architecture)
             row = correlations.set_index("feature").loc[name]
-            ax.text(0.97, 0.97, f"Spearman $\\rho$ = {row.spearman_rho:.2f}\n"
-                    f"p = {row.p_value:.2g}, n = {row.n_runs}", transform=ax.transAxes,
-                    va="top", ha="right", fontsize="small",
+            if np.isfinite(row.spearman_rho):
+                summary = f"Spearman $\\rho$ = {row.spearman_rho:.2f}\np = {row.p_value:.2g}, n = {row.n_runs}"
+            else:
+                summary = f"constant or too few runs:\nno rank correlation (n = {row.n_runs})"
+            ax.text(0.97, 0.97, summary, transform=ax.transAxes, va="top", ha="right", fontsize="small",
                     bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "0.7", "boxstyle": "round"})
-            ax.set_xlabel(f"{label}, early epoch")
+            ax.set_xlabel(label)
             ax.set_ylabel("final " + style.VAL_LOSS_LABEL)
             style.panel_label(ax, letter)
         axes[0].legend(fontsize="small", loc="lower right")
         _plot_pca(figure, axes[4], axes[5], task, epochs, loss, styles, table)
-        figure.suptitle(f"Spectrum at epoch >= {early_epoch} vs final validation loss "
+        figure.suptitle(f"Spectrum features at the first recorded epoch >= {early_epoch} vs final validation loss "
                         f"on {sweep_data.task_name(task)} ({len(table)} runs)")
     return figure
 
