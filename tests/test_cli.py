@@ -1,5 +1,6 @@
 """The ``rnn-lyapunov`` command: listings, the spectrum command against closed forms and torch.nn, exit codes."""
 
+import json
 import math
 import os
 
@@ -141,7 +142,8 @@ def test_spectrum_netcdf_carries_provenance_and_hyperparameters(capsys, files):
         for key in ("rnn_lyapunov_version", "git_revision", "torch_version", "device", "config", "created"):
             assert key in written.attrs
         assert (written.attrs["state_size"], written.attrs["seed"], written.attrs["trajectories"]) == (2, 4, 2)
-        assert written.attrs["dtype"] == "float64" and written.attrs["steps"] == 100
+        assert written.attrs["dtype"] == "float64"
+        assert (written.attrs["time_steps"], written.attrs["warmup_steps"], written.attrs["steps"]) == (100, 60, 40)
 
 
 def test_spectrum_with_a_prepared_dataset_uses_its_validation_sequences(capsys, tmp_path):
@@ -153,7 +155,7 @@ def test_spectrum_with_a_prepared_dataset_uses_its_validation_sequences(capsys, 
     assert code == 0, err
     with xr.open_dataset(tmp_path / "out.nc") as written:
         # 25 steps join three 10-step validation sequences per trajectory; 3 trajectories use all 9.
-        assert written.sizes["trajectory"] == 3 and written.attrs["steps"] == 25
+        assert written.sizes["trajectory"] == 3 and written.attrs["time_steps"] == 25
 
 
 def test_unprepared_default_dataset_is_built_in_memory_with_a_note(capsys, tmp_path, monkeypatch):
@@ -191,12 +193,46 @@ def test_usage_error_exits_2(capsys):
     assert "required" in capsys.readouterr().err
 
 
-def test_console_script_is_installed_and_exits_0():
+PLUGIN = """
+import torch
+from rnn_lyapunov.architecture import RecurrentArchitecture
+from rnn_lyapunov.registry import register_architecture
+
+
+@register_architecture("leaky_probe")
+class LeakyProbe(RecurrentArchitecture):
+    description = "leaky tanh RNN defined in a local plugin file"
+
+    def step(self, state, x):
+        return 0.5 * state + 0.5 * torch.tanh(x @ self.weight_ih_l0.T + state @ self.weight_hh_l0.T)
+"""
+
+
+def test_console_script_lists_a_plugin_loaded_from_a_file(tmp_path):
+    # In a child process, so the plugin does not join this session's registry.
     import shutil
     import subprocess
     import sys
 
+    (tmp_path / "leaky_probe.py").write_text(PLUGIN)
     script = shutil.which("rnn-lyapunov", path=os.path.dirname(sys.executable))
-    assert script is not None
-    finished = subprocess.run([script, "datasets"], capture_output=True, text=True, timeout=120)
-    assert finished.returncode == 0 and "signal_copy" in finished.stdout
+    assert script is not None, "the console script rnn-lyapunov is not installed next to python"
+    finished = subprocess.run([script, "architectures", "--plugin", str(tmp_path / "leaky_probe.py")],
+                              capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr
+    assert "leaky_probe  leaky tanh RNN defined in a local plugin file" in finished.stdout
+    assert "lstm" in finished.stdout
+
+
+def test_train_writes_to_the_default_paths_and_prints_a_summary(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = {"run_id": "cli_probe", "dataset": "signal_copy", "architecture": "rnn", "hidden_size": 4, "epochs": 1,
+              "batch_size": 16, "device": "cpu", "threads": 1,
+              "dataset_options": {"n_train": 32, "n_validation": 8, "n_test": 4, "delay": 2},
+              "spectrum": {"trajectories": 2, "record_every": None}}
+    (tmp_path / "run.json").write_text(json.dumps(config))
+    code, out, err = run(capsys, "train", "--config", "run.json")
+    assert code == 0, err
+    assert (tmp_path / "results" / "spectra" / "cli_probe.nc").is_file()
+    assert (tmp_path / "results" / "runs" / "cli_probe").is_dir()
+    assert "run cli_probe: 1 epochs" in out and "nats/step" in out

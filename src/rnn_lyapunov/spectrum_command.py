@@ -111,11 +111,11 @@ def _run(args, note) -> int:
         "command": "spectrum", "architecture": args.architecture, "architecture_options": options,
         "state_dict": str(args.state_dict), "weights_layout": weights.layout, **sizes,
         "state_size": state_size, "inputs": source, "trajectories": int(inputs.shape[0]),
-        "steps": int(inputs.shape[1]), "n_exponents": spectrum.n_exponents, "warmup_steps": args.warmup_steps,
+        "time_steps": int(inputs.shape[1]), "n_exponents": spectrum.n_exponents, "warmup_steps": args.warmup_steps,
         "reorthonormalize_every": args.reorthonormalize_every, "record_every": args.record_every,
         "dtype": args.dtype, "seed": args.seed, "threads": args.threads,
     }
-    dataset = spectrum.to_dataset()
+    dataset = spectrum.to_dataset()  # its attribute "steps" counts the averaged steps (after warm-up)
     dataset.attrs.update(provenance_attributes(settings, str(device)))
     dataset.attrs.update(_netcdf_attributes(settings))
     write_netcdf_atomic(dataset, out)
@@ -163,7 +163,7 @@ def summary(spectrum, settings: dict, out) -> str:
     lines = [
         f"Lyapunov spectrum of {settings['architecture']} (hidden_size {settings['hidden_size']}, "
         f"{settings['num_layers']} layer(s), state_size {settings['state_size']}) on {settings['inputs']}:",
-        f"{settings['trajectories']} trajectories x {settings['steps']} steps (warm-up {settings['warmup_steps']}), "
+        f"{settings['trajectories']} trajectories x {settings['time_steps']} steps (warm-up {settings['warmup_steps']}), "
         f"{settings['dtype']}. Exponents in nats per time step, mean +- standard error over trajectories:",
     ]
     shown = min(spectrum.n_exponents, SUMMARY_EXPONENTS)
