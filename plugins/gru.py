@@ -48,19 +48,19 @@ class GRU(RecurrentArchitecture):
     def _linearised_layer(self, layer, layer_input, h):
         """New h and z of one layer (batch, N) and the map from perturbations to dh'.
 
-        ``through_gates(input_side, hidden_side, d_h)``: perturbations of the input-side and the
-        hidden-side pre-activations (batch, 3N, k), either None when absent, and of the old h
-        (batch, N, k) or None; returns dh' (batch, N, k):
+        Perturbations are rows: ``through_gates(input_side, hidden_side, d_h)`` takes perturbations
+        of the input-side and hidden-side pre-activations (..., m, 3N), either None when absent,
+        and of the old h (batch, m, N) or None; returns dh' (batch, m, N):
         dr = r(1-r)(P_i,r + P_h,r), dz = z(1-z)(P_i,z + P_h,z),
         dn = (1-n^2)(P_i,n + (W_hn h + b_hn) dr + r P_h,n), dh' = (h - n) dz + (1 - z) dn + z d_h.
         """
         hidden_n, r, z, n, h_new = self._layer(layer, layer_input, h)
-        scale_r, scale_z = (r * (1 - r)).unsqueeze(2), (z * (1 - z)).unsqueeze(2)
-        scale_n, hidden_n, reset = (1 - n * n).unsqueeze(2), hidden_n.unsqueeze(2), r.unsqueeze(2)
-        h_minus_n, keep = (h - n).unsqueeze(2), (1 - z).unsqueeze(2)
+        scale_r, scale_z = (r * (1 - r)).unsqueeze(1), (z * (1 - z)).unsqueeze(1)
+        scale_n, hidden_n, reset = (1 - n * n).unsqueeze(1), hidden_n.unsqueeze(1), r.unsqueeze(1)
+        h_minus_n, keep = (h - n).unsqueeze(1), (1 - z).unsqueeze(1)
 
         def through_gates(input_side, hidden_side, d_h=None):
-            parts = [side.split(self.hidden_size, dim=-2) for side in (input_side, hidden_side) if side is not None]
+            parts = [side.split(self.hidden_size, dim=-1) for side in (input_side, hidden_side) if side is not None]
             d_r = scale_r * sum(part[0] for part in parts)
             d_z = scale_z * sum(part[1] for part in parts)
             inner = hidden_n * d_r
@@ -69,40 +69,45 @@ class GRU(RecurrentArchitecture):
             if hidden_side is not None:
                 inner = inner + reset * parts[-1][2]
             d_h_new = h_minus_n * d_z + keep * (scale_n * inner)
-            return d_h_new if d_h is None else d_h_new + z.unsqueeze(2) * d_h
+            return d_h_new if d_h is None else d_h_new + z.unsqueeze(1) * d_h
 
         return h_new, z, through_gates
 
     def step_with_tangents(self, state, x, tangents):
-        """Next state and J @ tangents (batch, state_size, k), without forming J (the engine's fast path)."""
-        size, layer_input, input_tangent, blocks, tangent_blocks = self.hidden_size, x, None, [], []
+        """Next state and J @ tangents (batch, state_size, k) without forming J (the engine's fast path).
+
+        Works on the tangents as rows (batch, k, state_size), so each weight product is one matrix
+        product for all tangents of all trajectories; returns a transposed (column-major) view.
+        """
+        size, layer_input, input_rows, blocks, row_blocks = self.hidden_size, x, None, [], []
+        rows = tangents.transpose(1, 2)
         for layer in range(self.num_layers):
             start, end = layer * size, (layer + 1) * size
             h_new, _, through_gates = self._linearised_layer(layer, layer_input, state[:, start:end])
             weight_ih, weight_hh, _, _ = self.layer_weights(layer)
-            input_side = None if input_tangent is None else torch.matmul(weight_ih, input_tangent)
-            d_h = through_gates(input_side, torch.matmul(weight_hh, tangents[:, start:end]), tangents[:, start:end])
+            input_side = None if input_rows is None else F.linear(input_rows, weight_ih)
+            d_h = through_gates(input_side, F.linear(rows[:, :, start:end], weight_hh), rows[:, :, start:end])
             blocks.append(h_new)
-            tangent_blocks.append(d_h)
-            layer_input, input_tangent = h_new, d_h
-        return torch.cat(blocks, dim=1), torch.cat(tangent_blocks, dim=1)
+            row_blocks.append(d_h)
+            layer_input, input_rows = h_new, d_h
+        return torch.cat(blocks, dim=1), torch.cat(row_blocks, dim=2).transpose(1, 2)
 
     def jacobian(self, state, x):
-        """d step / d state: (batch, state_size, state_size), formed block by block.
+        """d step / d state: (batch, state_size, state_size), returned as a transposed view.
 
-        Own columns: through_gates(None, W_hh) + diag(z); columns of the layers below:
-        through_gates(W_ih @ rows of layer k-1's h', None).
+        Built as its transpose, one row per perturbed state entry: the own h gives
+        through_gates(None, W_hh^T) + diag(z); a layer below gives through_gates(its rows of h' @ W_ih^T, None).
         """
         size = self.hidden_size
-        jacobian = state.new_zeros(state.shape[0], self.state_size, self.state_size)
+        transposed = state.new_zeros(state.shape[0], self.state_size, self.state_size)
         layer_input, rows_below = x, None
         for layer in range(self.num_layers):
             start, end = layer * size, (layer + 1) * size
             h_new, z, through_gates = self._linearised_layer(layer, layer_input, state[:, start:end])
             weight_ih, weight_hh, _, _ = self.layer_weights(layer)
-            rows = through_gates(None, weight_hh) + torch.diag_embed(z)  # own block (batch, N, N)
+            rows = through_gates(None, weight_hh.T) + torch.diag_embed(z)  # own block, transposed (batch, N, N)
             if rows_below is not None:
-                rows = torch.cat([through_gates(torch.matmul(weight_ih, rows_below), None), rows], dim=2)
-            jacobian[:, start:end, :end] = rows
+                rows = torch.cat([through_gates(F.linear(rows_below, weight_ih), None), rows], dim=1)
+            transposed[:, :end, start:end] = rows
             rows_below, layer_input = rows, h_new
-        return jacobian
+        return transposed.transpose(1, 2)

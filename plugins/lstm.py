@@ -50,62 +50,67 @@ class LSTM(RecurrentArchitecture):
     def _linearised_layer(self, layer, layer_input, h, c):
         """New h and c of one layer, f, dh'/dc (batch, N) and the map from perturbations to (dh', dc').
 
-        ``through_gates(d_pre, d_c)``: d_pre (batch, 4N, k) perturbs the gate pre-activations and
-        d_c (batch, N, k) or None the old cell state; returns (dh', dc'), each (batch, N, k):
-        dc' = g i(1-i) P_i + c f(1-f) P_f + i (1-g^2) P_g + f d_c,  dh' = tanh(c') o(1-o) P_o + o (1-tanh^2 c') dc'.
+        Perturbations are rows: ``through_gates(d_pre, d_c)`` takes d_pre (..., m, 4N), m
+        perturbations of the gate pre-activations, and d_c (batch, m, N) or None, of the old c;
+        returns (dh', dc'), each (batch, m, N):
+        dc' = g i(1-i) d_i + c f(1-f) d_f + i (1-g^2) d_g + f d_c,  dh' = tanh(c') o(1-o) d_o + o (1-tanh^2 c') dc'.
         """
         i, f, g, o, c_new, h_new = self._layer(layer, layer_input, h, c)
         tanh_c = c_new.tanh()
-        scale_i, scale_f, scale_g = (g * i * (1 - i)).unsqueeze(2), (c * f * (1 - f)).unsqueeze(2), (i * (1 - g * g)).unsqueeze(2)
-        scale_o, h_per_c = (tanh_c * o * (1 - o)).unsqueeze(2), (o * (1 - tanh_c * tanh_c)).unsqueeze(2)
+        scale_i, scale_f, scale_g = (g * i * (1 - i)).unsqueeze(1), (c * f * (1 - f)).unsqueeze(1), (i * (1 - g * g)).unsqueeze(1)
+        scale_o, h_per_c = (tanh_c * o * (1 - o)).unsqueeze(1), (o * (1 - tanh_c * tanh_c)).unsqueeze(1)
 
         def through_gates(d_pre, d_c=None):
-            p_i, p_f, p_g, p_o = d_pre.split(self.hidden_size, dim=-2)
-            d_c_new = scale_i * p_i + scale_f * p_f + scale_g * p_g
+            d_i, d_f, d_g, d_o = d_pre.split(self.hidden_size, dim=-1)
+            d_c_new = scale_i * d_i + scale_f * d_f + scale_g * d_g
             if d_c is not None:
-                d_c_new = d_c_new + f.unsqueeze(2) * d_c
-            return scale_o * p_o + h_per_c * d_c_new, d_c_new
+                d_c_new = d_c_new + f.unsqueeze(1) * d_c
+            return scale_o * d_o + h_per_c * d_c_new, d_c_new
 
-        return h_new, c_new, f, h_per_c.squeeze(2), through_gates
+        return h_new, c_new, f, h_per_c.squeeze(1), through_gates
 
     def step_with_tangents(self, state, x, tangents):
-        """Next state and J @ tangents (batch, state_size, k), without forming J (the engine's fast path)."""
-        size, layer_input, input_tangent, blocks, tangent_blocks = self.hidden_size, x, None, [], []
+        """Next state and J @ tangents (batch, state_size, k) without forming J (the engine's fast path).
+
+        Works on the tangents as rows (batch, k, state_size), so each weight product is one matrix
+        product for all tangents of all trajectories; the result is returned as a transposed view,
+        the column-major layout the engine's QR uses.
+        """
+        size, layer_input, input_rows, blocks, row_blocks = self.hidden_size, x, None, [], []
+        rows = tangents.transpose(1, 2)
         for layer in range(self.num_layers):
             start = 2 * size * layer
             h, c = state[:, start:start + size], state[:, start + size:start + 2 * size]
             h_new, c_new, _, _, through_gates = self._linearised_layer(layer, layer_input, h, c)
             weight_ih, weight_hh, _, _ = self.layer_weights(layer)
-            d_pre = torch.matmul(weight_hh, tangents[:, start:start + size])
-            if input_tangent is not None:  # layer k's input is layer k-1's new h
-                d_pre = d_pre + torch.matmul(weight_ih, input_tangent)
-            d_h, d_c = through_gates(d_pre, tangents[:, start + size:start + 2 * size])
+            d_pre = F.linear(rows[:, :, start:start + size], weight_hh)
+            if input_rows is not None:  # layer k's input is layer k-1's new h
+                d_pre = d_pre + F.linear(input_rows, weight_ih)
+            d_h, d_c = through_gates(d_pre, rows[:, :, start + size:start + 2 * size])
             blocks += [h_new, c_new]
-            tangent_blocks += [d_h, d_c]
-            layer_input, input_tangent = h_new, d_h
-        return torch.cat(blocks, dim=1), torch.cat(tangent_blocks, dim=1)
+            row_blocks += [d_h, d_c]
+            layer_input, input_rows = h_new, d_h
+        return torch.cat(blocks, dim=1), torch.cat(row_blocks, dim=2).transpose(1, 2)
 
     def jacobian(self, state, x):
-        """d step / d state: (batch, state_size, state_size), formed block by block.
+        """d step / d state: (batch, state_size, state_size), returned as a transposed view.
 
-        Own h columns: through_gates(W_hh); own c columns are diagonal: dc'/dc = diag(f),
-        dh'/dc = diag(o (1-tanh^2 c') f); columns of the layers below: through_gates(W_ih @ rows
-        of layer k-1's h').
+        Built as its transpose, one row per perturbed state entry: perturbing h gives
+        through_gates(W_hh^T); perturbing c gives diagonal blocks dh'/dc = diag(o (1-tanh^2 c') f),
+        dc'/dc = diag(f); perturbing a layer below gives through_gates(its rows of h' @ W_ih^T).
         """
         size = self.hidden_size
-        jacobian = state.new_zeros(state.shape[0], self.state_size, self.state_size)
+        transposed = state.new_zeros(state.shape[0], self.state_size, self.state_size)
         layer_input, rows_below = x, None
         for layer in range(self.num_layers):
             start, end = 2 * size * layer, 2 * size * (layer + 1)
             h, c = state[:, start:start + size], state[:, start + size:end]
             h_new, _, f, h_per_c, through_gates = self._linearised_layer(layer, layer_input, h, c)
             weight_ih, weight_hh, _, _ = self.layer_weights(layer)
-            rows_h, rows_c = through_gates(weight_hh)  # own h columns, (batch, N, N) each
-            rows_h = torch.cat([rows_h, torch.diag_embed(h_per_c * f)], dim=2)
-            rows_c = torch.cat([rows_c, torch.diag_embed(f)], dim=2)
-            if rows_below is not None:
-                below_h, below_c = through_gates(torch.matmul(weight_ih, rows_below))
-                rows_h, rows_c = torch.cat([below_h, rows_h], dim=2), torch.cat([below_c, rows_c], dim=2)
-            jacobian[:, start:end, :end] = torch.cat([rows_h, rows_c], dim=1)
-            rows_below, layer_input = rows_h, h_new
-        return jacobian
+            from_h = through_gates(weight_hh.T)  # (dh', dc') rows for perturbations of the own h
+            from_c = (torch.diag_embed(h_per_c * f), torch.diag_embed(f))
+            parts = [from_h, from_c] if rows_below is None else [through_gates(F.linear(rows_below, weight_ih)), from_h, from_c]
+            d_h, d_c = (torch.cat([part[index] for part in parts], dim=1) for index in (0, 1))
+            transposed[:, :end, start:end] = torch.cat([d_h, d_c], dim=2)
+            rows_below, layer_input = d_h, h_new
+        return transposed.transpose(1, 2)

@@ -50,44 +50,49 @@ class ElmanRNN(RecurrentArchitecture):
         return torch.cat(new_blocks, dim=1)
 
     def _slope(self, pre_activation, h_new):
-        """act'(a) as a (batch, hidden_size, 1) row scaling; relu'(0) = 0 as in autograd."""
+        """act'(a) as (batch, 1, hidden_size), scaling perturbation rows; relu'(0) = 0 as in autograd."""
         slope = 1 - h_new * h_new if self.nonlinearity == "tanh" else (pre_activation > 0).to(h_new.dtype)
-        return slope.unsqueeze(2)
+        return slope.unsqueeze(1)
 
     def step_with_tangents(self, state, x, tangents):
-        """Next state and J @ tangents (batch, state_size, k), without forming J (the engine's fast path)."""
-        size, layer_input, input_tangent, blocks, tangent_blocks = self.hidden_size, x, None, [], []
+        """Next state and J @ tangents (batch, state_size, k) without forming J (the engine's fast path).
+
+        Works on the tangents as rows (batch, k, state_size), so each weight product is one matrix
+        product for all tangents of all trajectories; returns a transposed (column-major) view.
+        """
+        size, layer_input, input_rows, blocks, row_blocks = self.hidden_size, x, None, [], []
+        rows = tangents.transpose(1, 2)
         for layer in range(self.num_layers):
             start, end = layer * size, (layer + 1) * size
             pre_activation, h_new = self._layer(layer, layer_input, state[:, start:end])
             weight_ih, weight_hh, _, _ = self.layer_weights(layer)
-            d_pre = torch.matmul(weight_hh, tangents[:, start:end])
-            if input_tangent is not None:  # layer k's input is layer k-1's new h
-                d_pre = d_pre + torch.matmul(weight_ih, input_tangent)
+            d_pre = F.linear(rows[:, :, start:end], weight_hh)
+            if input_rows is not None:  # layer k's input is layer k-1's new h
+                d_pre = d_pre + F.linear(input_rows, weight_ih)
             d_h = self._slope(pre_activation, h_new) * d_pre
             blocks.append(h_new)
-            tangent_blocks.append(d_h)
-            layer_input, input_tangent = h_new, d_h
-        return torch.cat(blocks, dim=1), torch.cat(tangent_blocks, dim=1)
+            row_blocks.append(d_h)
+            layer_input, input_rows = h_new, d_h
+        return torch.cat(blocks, dim=1), torch.cat(row_blocks, dim=2).transpose(1, 2)
 
     def jacobian(self, state, x):
-        """d step / d state: (batch, state_size, state_size).
+        """d step / d state: (batch, state_size, state_size), returned as a transposed view.
 
-        Own block of layer k: diag(act'(a_k)) W_hh_k, formed as act'[:, :, None] * W_hh_k.
-        Layer k's input is layer k-1's new h, so its rows also get diag(act'(a_k)) W_ih_k times
-        the rows of layer k-1 (the cross-layer blocks, to the left of the diagonal).
+        Own block of layer k: diag(act'(a_k)) W_hh_k, built as its transpose W_hh_k^T * act'[:, None, :]
+        (no matrix product). Layer k's input is layer k-1's new h, so the columns of the layers
+        below get diag(act'(a_k)) W_ih_k times layer k-1's rows (the cross-layer blocks).
         """
         size = self.hidden_size
-        jacobian = state.new_zeros(state.shape[0], self.state_size, self.state_size)
+        transposed = state.new_zeros(state.shape[0], self.state_size, self.state_size)
         layer_input, rows_below = x, None
         for layer in range(self.num_layers):
             start, end = layer * size, (layer + 1) * size
             pre_activation, h_new = self._layer(layer, layer_input, state[:, start:end])
             slope = self._slope(pre_activation, h_new)
             weight_ih, weight_hh, _, _ = self.layer_weights(layer)
-            rows = slope * weight_hh  # (batch, hidden_size, hidden_size): the own block
+            rows = slope * weight_hh.T  # (batch, hidden_size, hidden_size): the own block, transposed
             if rows_below is not None:
-                rows = torch.cat([slope * torch.matmul(weight_ih, rows_below), rows], dim=2)
-            jacobian[:, start:end, :end] = rows
+                rows = torch.cat([slope * F.linear(rows_below, weight_ih), rows], dim=1)
+            transposed[:, :end, start:end] = rows
             rows_below, layer_input = rows, h_new
-        return jacobian
+        return transposed.transpose(1, 2)

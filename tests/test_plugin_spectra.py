@@ -10,21 +10,30 @@ from rnn_lyapunov import available_architectures, create_model, from_torch, lyap
 ARCHITECTURES = available_architectures()
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """These tests use many tiny matrix products, which oversubscribed threads slow down ~100x on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _inputs(batch, steps, input_size, seed=1):
     generator = torch.Generator().manual_seed(seed)
     return torch.randn(batch, steps, input_size, generator=generator, dtype=torch.float64)
 
 
 def test_lstm_spectrum_by_analytic_jacobian_equals_autodiff(autodiff_only, jacobian_only):
-    module = nn.LSTM(3, 5, num_layers=2).double()
+    module = nn.LSTM(3, 4, num_layers=2).double()
     with torch.no_grad():  # a larger recurrent scale so that the exponents are well spread
         module.weight_hh_l0.mul_(4.0)
     system = from_torch(module)
-    inputs = _inputs(batch=3, steps=40, input_size=3)
+    inputs = _inputs(batch=3, steps=30, input_size=3)
     analytic = lyapunov_spectrum(jacobian_only(system), inputs, warmup_steps=5)
     autodiff = lyapunov_spectrum(autodiff_only(system), inputs, warmup_steps=5)
     torch.testing.assert_close(analytic.per_trajectory, autodiff.per_trajectory, atol=1e-8, rtol=0)
-    assert analytic.exponents.shape == (20,)
+    assert analytic.exponents.shape == (16,)
 
 
 def test_system_default_path_equals_autodiff_for_every_architecture(autodiff_only):
