@@ -236,3 +236,22 @@ def test_train_writes_to_the_default_paths_and_prints_a_summary(capsys, tmp_path
     assert (tmp_path / "results" / "spectra" / "cli_probe.nc").is_file()
     assert (tmp_path / "results" / "runs" / "cli_probe").is_dir()
     assert "run cli_probe: 1 epochs" in out and "nats/step" in out
+
+
+def test_dead_directions_give_minus_infinity_and_a_single_warning_line(capsys, tmp_path):
+    # relu of a negative pre-activation: the state stays 0 and the Jacobian is 0, so every exponent is -inf.
+    rnn = torch.nn.RNN(1, 2, nonlinearity="relu")
+    with torch.no_grad():
+        rnn.weight_ih_l0.fill_(1.0)
+        rnn.bias_ih_l0.zero_()
+        rnn.bias_hh_l0.zero_()
+    torch.save(rnn.state_dict(), tmp_path / "relu.pt")
+    np.save(tmp_path / "negative.npy", -np.ones((2, 10, 1)))
+    code, _, err = run(capsys, "spectrum", "--architecture", "rnn", "--architecture-option", "nonlinearity=relu",
+                       "--state-dict", tmp_path / "relu.pt", "--inputs", tmp_path / "negative.npy",
+                       "--out", tmp_path / "out.nc", "--threads", 1)
+    assert code == 0, err
+    warning_lines = [line for line in err.splitlines() if "warning:" in line]
+    assert len(warning_lines) == 1 and "collapsed to zero" in warning_lines[0] and "more like it" in warning_lines[0]
+    with xr.open_dataset(tmp_path / "out.nc") as written:
+        assert np.isneginf(written["lyapunov_exponents"].values).all()

@@ -206,14 +206,24 @@ def main(argv: list[str] | None = None) -> int:
             hint = "" if args.debug else " Re-run with --debug for the traceback and report it."
             code, trace = EXIT_INTERNAL, traceback.format_exc()
             message = f"internal error: {type(error).__name__}: {error}.{hint}"
-    for warning in caught:
-        _note(args, f"warning: {warning.message}")
+    _print_warnings(args, caught)
     if message is not None:
         if args.debug:
             print(trace, file=sys.stderr, end="")
         # The message comes last, so it is what a user sees at the bottom of the terminal.
         print(f"rnn-lyapunov: {message}", file=sys.stderr)
     return code
+
+
+def _print_warnings(args, caught) -> None:
+    """One note per warning category: the first message and how often it recurred (a dead
+    direction warns at every QR step, which must not flood the terminal)."""
+    by_category: dict[type, list[str]] = {}
+    for warning in caught:
+        by_category.setdefault(warning.category, []).append(str(warning.message))
+    for messages in by_category.values():
+        again = f" (and {len(messages) - 1} more like it)" if len(messages) > 1 else ""
+        _note(args, f"warning: {messages[0]}{again}")
 
 
 if __name__ == "__main__":
