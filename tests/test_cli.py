@@ -255,3 +255,23 @@ def test_dead_directions_give_minus_infinity_and_a_single_warning_line(capsys, t
     assert len(warning_lines) == 1 and "collapsed to zero" in warning_lines[0] and "more like it" in warning_lines[0]
     with xr.open_dataset(tmp_path / "out.nc") as written:
         assert np.isneginf(written["lyapunov_exponents"].values).all()
+
+
+def test_spectrum_reads_the_model_from_a_training_checkpoint(capsys, tmp_path):
+    from rnn_lyapunov.training import train_run
+
+    config = {"run_id": "ckpt", "dataset": "adding", "architecture": "gru", "hidden_size": 3, "epochs": 1,
+              "batch_size": 16, "device": "cpu", "threads": 1,
+              "dataset_options": {"n_train": 32, "n_validation": 4, "n_test": 2, "sequence_length": 12},
+              "spectrum": {"trajectories": 2, "record_every": None}}
+    train_run(config, tmp_path / "run", tmp_path / "run.nc")
+    inputs = torch.rand(2, 12, 2, dtype=torch.float64)
+    torch.save(inputs, tmp_path / "inputs.pt")
+    code, _, err = run(capsys, "spectrum", "--architecture", "gru", "--state-dict", tmp_path / "run" / "checkpoint.pt",
+                       "--inputs", tmp_path / "inputs.pt", "--out", tmp_path / "out.nc", "--threads", 1, "-q")
+    assert code == 0, err
+    model = create_model("gru", input_size=2, hidden_size=3, output_size=1).double()
+    model.load_state_dict(torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["model"])
+    expected = lyapunov_spectrum(model.system().requires_grad_(False), inputs)
+    with xr.open_dataset(tmp_path / "out.nc") as written:
+        np.testing.assert_allclose(written["lyapunov_exponents"].values, expected.exponents.numpy(), rtol=0, atol=1e-12)

@@ -274,3 +274,12 @@ def test_load_sweep_refuses_a_spectrum_file_of_ours_that_is_not_a_sweep_and_leav
     with pytest.raises(InputError, match="not an rnn-lyapunov sweep"):
         load_sweep(workspace / "spectrum.nc")
     assert (workspace / "spectrum.nc").read_bytes() == before
+
+
+def test_train_output_in_a_missing_directory_is_refused_before_training(capsys, workspace, monkeypatch):
+    monkeypatch.setattr("rnn_lyapunov.training.train_run", pytest.fail)
+    (workspace / "run.yaml").write_text("epochs: 1\n")
+    code = cli.main(["train", "--config", str(workspace / "run.yaml"), "--out", str(workspace / "missing" / "run.nc")])
+    err = capsys.readouterr().err
+    assert code == 2 and "does not exist" in err and "mkdir -p" in err
+    assert not (workspace / "missing").exists()
