@@ -103,21 +103,27 @@ def benchmark(module: nn.Module, *, batch: int, steps: int, naive_steps: int, se
 
     state = 0.1 * torch.randn(batch, system.state_size, generator=generator)
     frame = initial_frame(system.state_size, system.state_size, dtype=inputs.dtype, device=inputs.device)
-    frame = frame.expand(batch, -1, -1).contiguous()
+    frame = torch.linalg.qr(frame.expand(batch, -1, -1))[0]  # the layout the engine's QR hands back
     repeats = min(steps, 5)
     propagation = {
         "tangents": _propagation_seconds_per_step(system.step_with_tangents, state, inputs, frame, repeats),
         "jacobian": _propagation_seconds_per_step(jacobian_propagator(system), state, inputs, frame, repeats),
         "autodiff": _propagation_seconds_per_step(autodiff_propagator(system), state, inputs, frame, repeats),
     }
-    disagreement = max(float((spectra[path] - spectra["autodiff"]).abs().max()) for path in ("tangents", "jacobian"))  # float32 rounding, largest for the most negative exponents
+    # float32 rounding differs between the paths; it matters most for the most negative exponents
+    leading = system.state_size // 2
+    disagreement = {
+        "all": max(float((spectra[path] - spectra["autodiff"]).abs().max()) for path in ("tangents", "jacobian")),
+        "leading half": max(float((spectra[path] - spectra["autodiff"])[:, :leading].abs().max()) for path in ("tangents", "jacobian")),
+    }
     return {"seconds": seconds, "propagation": propagation, "disagreement": disagreement, "state_size": system.state_size}
 
 
 def _print_table(name: str, result: dict, *, steps: int, naive_steps: int) -> None:
     seconds, propagation = result["seconds"], result["propagation"]
-    print(f"\n{name}: state size {result['state_size']}, full spectrum, {steps} steps "
-          f"(max |difference| of exponents vs autodiff: {result['disagreement']:.1e} nats/step)")
+    disagreement = result["disagreement"]
+    print(f"\n{name}: state size {result['state_size']}, full spectrum, {steps} steps; max |exponent difference| vs "
+          f"autodiff: {disagreement['leading half']:.1e} (leading half), {disagreement['all']:.1e} (all) nats/step")
     print(f"{'path':<10}{'total s':>10}{'ms/step':>10}{'autodiff/path':>15}{'naive/path':>12}{'propagation ms/step':>22}")
     for path in ("tangents", "jacobian", "autodiff", "naive"):
         total = seconds[path]
@@ -133,7 +139,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="hidden size 64 and 50 steps (a smoke run)")
     parser.add_argument("--hidden-size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--naive-steps", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     arguments = parser.parse_args(argv)

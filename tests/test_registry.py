@@ -209,9 +209,17 @@ def test_discovery_runs_once(monkeypatch):
     assert calls == [registry.ENTRY_POINT_GROUP]
 
 
-def test_core_modules_never_import_a_plugin_by_name():
+def test_core_modules_never_import_a_plugin_by_name():  # the tests may; src/ may not
     source_folder = Path(registry.__file__).parent
     for path in source_folder.rglob("*.py"):
         text = path.read_text()
         for plugin in BUILT_IN:
             assert f"plugins.{plugin}" not in text and f"plugins import {plugin}" not in text, path
+
+
+def test_built_in_file_loaded_again_by_path_is_not_a_duplicate(isolated_registry):
+    import rnn_lyapunov.plugins as built_in_package
+
+    built_in = get_architecture("gru")
+    assert load_plugin_paths([Path(built_in_package.__path__[0]) / "gru.py"]) == []
+    assert get_architecture("gru") is built_in

@@ -67,10 +67,12 @@ def _same_definition(first: type, second: type) -> bool:
     if first is second:
         return True
     try:
-        files = [Path(inspect.getsourcefile(cls) or "").resolve() for cls in (first, second)]
+        files = [inspect.getsourcefile(cls) for cls in (first, second)]
     except TypeError:
         return False
-    return first.__qualname__ == second.__qualname__ and files[0] == files[1] and str(files[0]) != "."
+    if None in files:
+        return False
+    return first.__qualname__ == second.__qualname__ and Path(files[0]).resolve() == Path(files[1]).resolve()
 
 
 def _check_plugin_class(name: str, cls) -> None:
