@@ -16,6 +16,24 @@ from rnn_lyapunov.sweep import check_available, describe_schema_error, expand_sw
 
 RESULTS = "results"
 
+
+def _typed(value):
+    """Numbers, booleans and null inside `--config key={...}` arrive as strings; parse them back."""
+    if isinstance(value, dict):
+        return {key: _typed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_typed(item) for item in value]
+    if isinstance(value, str):
+        for parse in (int, float):
+            try:
+                return parse(value)
+            except ValueError:
+                pass
+        return {"true": True, "false": False, "null": None}.get(value, value)
+    return value
+
+
+config.update(_typed(config))
 try:
     validate(config, "../schemas/config.schema.yaml")
 except WorkflowError as error:
@@ -28,11 +46,18 @@ load_plugin_paths(config["plugin_paths"])
 check_available(config)
 
 
+def _sorted_keys(value):
+    """``value`` with every mapping's keys sorted: params compare equal however the YAML ordered them."""
+    if isinstance(value, dict):
+        return {key: _sorted_keys(value[key]) for key in sorted(value)}
+    return value
+
+
 def _validated_runs(config):
     runs = {}
     for run in expand_sweep(config, results_dir=RESULTS):
         try:
-            runs[run["run_id"]] = validate_run_config(run)
+            runs[run["run_id"]] = _sorted_keys(validate_run_config(run))
         except InputError as error:
             raise InputError(f"invalid workflow config (run {run['run_id']}): {error}") from None
     return runs
@@ -52,7 +77,7 @@ wildcard_constraints:
 def dataset_settings(name):
     """seed and options for preparing dataset ``name`` (schema defaults when not listed)."""
     settings = config["datasets"].get(name, {})
-    return {"seed": settings.get("seed", 0), "options": settings.get("options", {})}
+    return {"seed": settings.get("seed", 0), "options": _sorted_keys(settings.get("options", {}))}
 
 
 def prepared_data(wildcards):

@@ -1,0 +1,93 @@
+"""The whole workflow on config/tests/tiny.yaml: data, training sweep, spectra, sweep.nc, figures.
+
+One run of about a minute on two cores; then a second run has nothing to do, and a changed init
+scale reruns only the runs it names.
+"""
+
+import re
+
+import netCDF4
+import numpy as np
+import pytest
+import yaml
+
+from rnn_lyapunov import load_sweep
+from test_workflow import copy_workflow, job_counts, snakemake
+
+TINY = ["--configfile", "config/tests/tiny.yaml"]
+HYPERPARAMETERS = ("run_id", "architecture", "dataset", "hidden_size", "num_layers", "state_size", "init",
+                   "init_scale", "learning_rate", "optimizer", "dropout", "seed")
+
+
+@pytest.fixture(scope="module")
+def finished_workflow(tmp_path_factory):
+    directory = copy_workflow(tmp_path_factory.mktemp("workflow"))
+    result = snakemake(directory, "--cores", "2", *TINY, timeout=600)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return directory
+
+
+@pytest.mark.slow
+def test_sweep_file_has_every_run_with_finite_spectra(finished_workflow):
+    sweep = load_sweep(finished_workflow / "results/spectra/sweep.nc")
+    config = yaml.safe_load((finished_workflow / "config/tests/tiny.yaml").read_text())["sweep"]
+    assert sweep.sizes["run"] == len(config["architectures"]) * len(config["init_scales"]) * len(config["learning_rates"])
+    assert set(sweep.architecture.values) == {"rnn", "lstm", "gru"}
+    assert set(sweep.init_scale.values) == set(config["init_scales"])
+    for name in HYPERPARAMETERS:
+        assert sweep[name].dims == ("run",), name
+    assert list(sweep.epoch.values) == [0, 1, 2]
+    assert sweep.lyapunov_exponents.dims == ("run", "epoch", "exponent")
+    assert sweep.sizes["exponent"] == 4
+    assert np.isfinite(sweep.lyapunov_exponents.values).all()
+    # Exponents come sorted in descending order.
+    assert (np.diff(sweep.lyapunov_exponents.values, axis=-1) <= 1e-12).all()
+    assert sweep.attrs["rnn_lyapunov_sweep"] == 1
+    assert {"rnn_lyapunov_version", "git_revision", "torch_version", "created"} <= set(sweep.attrs)
+
+
+@pytest.mark.slow
+def test_sweep_file_opens_without_rnn_lyapunov(finished_workflow):
+    with netCDF4.Dataset(finished_workflow / "results/spectra/sweep.nc") as handle:
+        assert handle.dimensions["run"].size == 6
+        assert handle.variables["lyapunov_exponents"].dimensions == ("run", "epoch", "exponent")
+
+
+@pytest.mark.slow
+def test_workflow_writes_runs_and_figures(finished_workflow):
+    results = finished_workflow / "results"
+    assert (results / "data/signal_copy/metadata.json").is_file()
+    run_dirs = sorted(path.name for path in (results / "runs").iterdir())
+    assert len(run_dirs) == 6
+    for run in run_dirs:
+        assert (results / "runs" / run / "checkpoint.pt").is_file()
+        assert "wrote results/spectra" in (results / "runs" / run / "train.log").read_text()
+    assert list((results / "figures").glob("*.png")) and list((results / "figures").glob("*.pdf"))
+
+
+@pytest.mark.slow
+def test_second_run_has_nothing_to_do(finished_workflow):
+    result = snakemake(finished_workflow, "--cores", "2", *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_changing_one_init_scale_reruns_only_its_runs(finished_workflow):
+    config = yaml.safe_load((finished_workflow / "config/tests/tiny.yaml").read_text())
+    config["sweep"]["init_scales"] = [0.5, 1.5]  # 2.0 -> 1.5: three runs change, three stay
+    (finished_workflow / "config/tests/changed.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(finished_workflow, "-n", "--cores", "2", "--configfile", "config/tests/changed.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = job_counts(result.stdout)
+    assert counts["train_run"] == 3
+    assert "prepare_data" not in counts
+    assert counts["combine_spectra"] == 1
+    assert not re.search(r"uniform0\.5-lr", " ".join(re.findall(r"wildcards: run_id=(\S+)", result.stdout)))
+
+
+@pytest.mark.slow
+def test_report_holds_the_figures(finished_workflow):
+    result = snakemake(finished_workflow, "--report", "results/report.html", *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (finished_workflow / "results/report.html").stat().st_size > 10_000
