@@ -1,21 +1,21 @@
-"""Benchmark: full Lyapunov spectrum of LSTM and GRU cores by each tangent path.
+"""Benchmark: Lyapunov spectra of LSTM and GRU cores by each tangent path.
 
-Paths, all timed in the same run on the same inputs:
+Full spectrum, all paths timed in the same run on the same inputs:
 
-* ``tangents``: the plugin's ``step_with_tangents`` (J @ V by shared matrix products, J never formed);
-  the engine's default for the built-in plugins;
-* ``jacobian``: the plugin's analytic ``jacobian`` (batch, state, state), applied by ``torch.bmm``;
+* ``analytic``: what the engine uses for a built-in plugin, its ``step_with_tangents`` (for a full
+  frame this forms the analytic Jacobian (batch, state, state) and applies it by one ``torch.bmm``);
 * ``autodiff``: forward-mode autodiff through ``step`` (what a plugin without a Jacobian gets);
 * ``naive``: per trajectory and per step, ``torch.autograd.functional.jacobian`` (reverse mode)
   then ``torch.linalg.qr``; too slow to run for all steps, so it runs ``--naive-steps`` steps and
   its time is scaled to the full length (marked ``*``).
 
-Every path except ``naive`` computes the full spectrum with a QR decomposition at every step; the
-QR of a (batch, state, state) frame costs the same in every path, so a second table gives the
-frame propagation alone (the part the architecture's derivative code controls).
+The QR decomposition of the (batch, state, state) frame at every step costs the same in every
+path, so a second table gives the frame propagation alone (the part the architecture's derivative
+code controls), for a full frame and for 32 tangents (the leading 32 exponents), where
+``step_with_tangents`` pushes the tangents through the weights without forming J.
 
-Run: ``python benchmarks/bench_architectures.py`` (LSTM and GRU, hidden size 256, batch 16) or
-``--quick`` (hidden size 64, 50 steps) for a smoke run.
+Run: ``python benchmarks/bench_architectures.py`` (LSTM and GRU, hidden size 256, batch 16, 50
+steps, a few minutes on 2 CPU cores) or ``--quick`` (hidden size 64) for a smoke run.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from rnn_lyapunov.engine import initial_frame
 from rnn_lyapunov.tangents import autodiff_propagator, jacobian_propagator
 
 
-class _JacobianOnly:
-    """Exposes ``jacobian`` but not ``step_with_tangents``: the engine forms J and multiplies."""
+class _AutodiffOnly:
+    """Exposes only ``step`` and ``initial_state``: the engine pushes tangents by forward-mode autodiff."""
 
     def __init__(self, system):
         self.system, self.state_size = system, system.state_size
@@ -40,17 +40,8 @@ class _JacobianOnly:
     def step(self, state, x):
         return self.system.step(state, x)
 
-    def jacobian(self, state, x):
-        return self.system.jacobian(state, x)
-
     def initial_state(self, batch):
         return self.system.initial_state(batch)
-
-
-class _AutodiffOnly(_JacobianOnly):
-    """Exposes only ``step``: the engine pushes tangents by forward-mode autodiff."""
-
-    jacobian = None
 
 
 def naive_spectrum(system, inputs: torch.Tensor) -> torch.Tensor:
@@ -89,49 +80,55 @@ def _propagation_seconds_per_step(advance, state, inputs, frame, repeats: int) -
     return (time.perf_counter() - start) / repeats
 
 
-def benchmark(module: nn.Module, *, batch: int, steps: int, naive_steps: int, seed: int = 0) -> dict:
+def benchmark(module: nn.Module, *, batch: int, steps: int, naive_steps: int, reorthonormalize_every: int = 1,
+              few_tangents: int = 32, seed: int = 0) -> dict:
     """Time every path on one module; returns seconds, per-step propagation times and agreement."""
     generator = torch.Generator().manual_seed(seed)
     inputs = torch.randn(batch, steps, module.input_size, generator=generator)
     system = from_torch(module.eval())
     spectra, seconds = {}, {}
-    for path, wrapped in (("tangents", system), ("jacobian", _JacobianOnly(system)), ("autodiff", _AutodiffOnly(system))):
-        spectrum, seconds[path] = _timed(lyapunov_spectrum, wrapped, inputs)
+    for path, wrapped in (("analytic", system), ("autodiff", _AutodiffOnly(system))):
+        spectrum, seconds[path] = _timed(lyapunov_spectrum, wrapped, inputs, reorthonormalize_every=reorthonormalize_every)
         spectra[path] = spectrum.per_trajectory
     _, naive_seconds = _timed(naive_spectrum, system, inputs[:, :naive_steps])
     seconds["naive"] = naive_seconds * steps / naive_steps
 
     state = 0.1 * torch.randn(batch, system.state_size, generator=generator)
-    frame = initial_frame(system.state_size, system.state_size, dtype=inputs.dtype, device=inputs.device)
-    frame = torch.linalg.qr(frame.expand(batch, -1, -1))[0]  # the layout the engine's QR hands back
+    full = initial_frame(system.state_size, system.state_size, dtype=inputs.dtype, device=inputs.device)
+    full = torch.linalg.qr(full.expand(batch, -1, -1))[0]  # the layout the engine's QR hands back
+    frames = {"full": full, "few": torch.linalg.qr(full[:, :, :few_tangents])[0]}
     repeats = min(steps, 5)
+    advances = {"analytic": system.step_with_tangents, "jacobian": jacobian_propagator(system),
+                "autodiff": autodiff_propagator(system)}
     propagation = {
-        "tangents": _propagation_seconds_per_step(system.step_with_tangents, state, inputs, frame, repeats),
-        "jacobian": _propagation_seconds_per_step(jacobian_propagator(system), state, inputs, frame, repeats),
-        "autodiff": _propagation_seconds_per_step(autodiff_propagator(system), state, inputs, frame, repeats),
+        (path, size): _propagation_seconds_per_step(advance, state, inputs, frame, repeats)
+        for path, advance in advances.items() for size, frame in frames.items()
     }
     # float32 rounding differs between the paths; it matters most for the most negative exponents
-    leading = system.state_size // 2
-    disagreement = {
-        "all": max(float((spectra[path] - spectra["autodiff"]).abs().max()) for path in ("tangents", "jacobian")),
-        "leading half": max(float((spectra[path] - spectra["autodiff"])[:, :leading].abs().max()) for path in ("tangents", "jacobian")),
-    }
-    return {"seconds": seconds, "propagation": propagation, "disagreement": disagreement, "state_size": system.state_size}
+    difference = (spectra["analytic"] - spectra["autodiff"]).abs()
+    disagreement = {"all": float(difference.max()), "leading half": float(difference[:, :system.state_size // 2].max())}
+    return {"seconds": seconds, "propagation": propagation, "disagreement": disagreement,
+            "state_size": system.state_size, "few_tangents": few_tangents}
 
 
 def _print_table(name: str, result: dict, *, steps: int, naive_steps: int) -> None:
-    seconds, propagation = result["seconds"], result["propagation"]
-    disagreement = result["disagreement"]
-    print(f"\n{name}: state size {result['state_size']}, full spectrum, {steps} steps; max |exponent difference| vs "
-          f"autodiff: {disagreement['leading half']:.1e} (leading half), {disagreement['all']:.1e} (all) nats/step")
-    print(f"{'path':<10}{'total s':>10}{'ms/step':>10}{'autodiff/path':>15}{'naive/path':>12}{'propagation ms/step':>22}")
-    for path in ("tangents", "jacobian", "autodiff", "naive"):
+    seconds, propagation, disagreement = result["seconds"], result["propagation"], result["disagreement"]
+    print(f"\n{name}: state size {result['state_size']}, full spectrum, {steps} steps; max |exponent difference| "
+          f"analytic vs autodiff: {disagreement['leading half']:.1e} (leading half), {disagreement['all']:.1e} (all) nats/step")
+    print(f"{'path':<10}{'total s':>10}{'ms/step':>10}{'autodiff/path':>15}{'naive/path':>12}")
+    for path in ("analytic", "autodiff", "naive"):
         total = seconds[path]
         mark = "*" if path == "naive" else " "
-        propagation_ms = f"{1000 * propagation[path]:.1f}" if path in propagation else "-"
         print(f"{path:<10}{total:>9.1f}{mark}{1000 * total / steps:>10.1f}{seconds['autodiff'] / total:>15.2f}"
-              f"{seconds['naive'] / total:>12.1f}{propagation_ms:>22}")
+              f"{seconds['naive'] / total:>12.1f}")
     print(f"* naive measured on {naive_steps} steps and scaled to {steps}")
+    few = result["few_tangents"]
+    print(f"frame propagation only, ms/step: {'path':<10}{'full frame':>12}{'autodiff/path':>15}"
+          f"{f'{few} tangents':>14}{'autodiff/path':>15}")
+    for path in ("analytic", "jacobian", "autodiff"):
+        full, small = propagation[(path, "full")], propagation[(path, "few")]
+        print(f"{'':<32}{path:<10}{1000 * full:>12.1f}{propagation[('autodiff', 'full')] / full:>15.2f}"
+              f"{1000 * small:>14.1f}{propagation[('autodiff', 'few')] / small:>15.2f}")
 
 
 def main(argv=None) -> dict:
@@ -141,6 +138,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--naive-steps", type=int, default=2)
+    parser.add_argument("--reorthonormalize-every", type=int, default=1,
+                        help="QR every this many steps (the naive baseline always does it every step)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     arguments = parser.parse_args(argv)
     if arguments.quick:
@@ -149,10 +148,11 @@ def main(argv=None) -> dict:
         torch.set_num_threads(arguments.threads)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), float32, batch {arguments.batch}, "
-          f"hidden size {arguments.hidden_size}")
+          f"hidden size {arguments.hidden_size}, QR every {arguments.reorthonormalize_every} step(s)")
     results = {}
     for name, module in (("LSTM", nn.LSTM(16, arguments.hidden_size)), ("GRU", nn.GRU(16, arguments.hidden_size))):
-        results[name] = benchmark(module, batch=arguments.batch, steps=arguments.steps, naive_steps=arguments.naive_steps)
+        results[name] = benchmark(module, batch=arguments.batch, steps=arguments.steps, naive_steps=arguments.naive_steps,
+                                  reorthonormalize_every=arguments.reorthonormalize_every)
         _print_table(name, results[name], steps=arguments.steps, naive_steps=arguments.naive_steps)
     return results
 

@@ -135,13 +135,15 @@ def test_torch_state_dict_loads_into_a_created_model(kind, name):
     torch.testing.assert_close(model.core.output(final_state), torch_outputs[-1], atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("n_tangents", ["few", "full frame"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("num_layers", [1, 2])
 @pytest.mark.parametrize("kind", sorted(MODULES))
-def test_step_with_tangents_equals_autograd_jacobian_times_tangents(kind, num_layers, dtype):
+def test_step_with_tangents_equals_autograd_jacobian_times_tangents(kind, num_layers, dtype, n_tangents):
     system = from_torch(MODULES[kind](num_layers=num_layers).to(dtype))
     state, x = _random_state(system, dtype), torch.randn(BATCH, INPUT_SIZE, dtype=dtype)
-    tangents = torch.randn(BATCH, system.state_size, 7, dtype=dtype)
+    k = 2 if n_tangents == "few" else system.state_size
+    tangents = torch.randn(BATCH, system.state_size, k, dtype=dtype)
     with torch.no_grad():
         next_state, pushed = system.step_with_tangents(state, x, tangents)
     reference = torch.stack([
