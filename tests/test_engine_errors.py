@@ -113,3 +113,10 @@ def test_singular_direction_gives_minus_infinity_and_a_warning_never_nan():
     assert spectrum.exponents[1] == -math.inf
     assert not spectrum.per_trajectory.isnan().any()
     assert not np.isnan(spectrum.kaplan_yorke_dimension)
+
+
+def test_dead_direction_is_warned_once_per_computation():
+    singular = LinearMap(torch.tensor([[0.5, 1.0], [0.0, 0.0]], dtype=torch.float64))
+    with pytest.warns(DeadDirectionWarning, match="first at step 0") as record:
+        lyapunov_spectrum(singular, torch.zeros(2, 30, 0, dtype=torch.float64))
+    assert len(record) == 1

@@ -82,6 +82,7 @@ def lyapunov_spectrum(
     log_growth_sums = torch.zeros(batch, n_exponents, dtype=torch.float64, device=inputs.device)
     history, history_steps = [], []
     steps_since_qr = 0
+    first_dead_direction_step = None
 
     with torch.no_grad():
         for time_index in tqdm(range(time_steps), disable=not progress, desc="Lyapunov spectrum", unit="step"):
@@ -93,6 +94,8 @@ def lyapunov_spectrum(
                 continue
             frame, log_growth = orthonormalize(frame, time_index)
             steps_since_qr = 0
+            if first_dead_direction_step is None and torch.isneginf(log_growth).any():
+                first_dead_direction_step = time_index
             if time_index < warmup_steps:
                 continue
             log_growth_sums += log_growth
@@ -101,6 +104,14 @@ def lyapunov_spectrum(
                 history.append((log_growth_sums / averaged_steps).cpu())
                 history_steps.append(averaged_steps)
 
+    if first_dead_direction_step is not None:
+        # Once per computation: a singular map hits the same zero at every later QR step.
+        warnings.warn(
+            f"a tangent direction collapsed to zero (first at step {first_dead_direction_step}, a zero on "
+            "the diagonal of R); its exponent is -inf. The map is singular along that direction.",
+            DeadDirectionWarning,
+            stacklevel=2,
+        )
     averaged_steps = time_steps - warmup_steps
     per_trajectory = (log_growth_sums / averaged_steps).cpu().sort(dim=1, descending=True).values
     recorded = None
@@ -138,13 +149,6 @@ def orthonormalize(frame: torch.Tensor, time_index: int) -> tuple[torch.Tensor, 
         raise NonFiniteStateError(
             f"the tangent vectors became NaN or infinite at step {time_index}: the Jacobian is not "
             "finite there. Check the system's jacobian, or use float64 inputs."
-        )
-    if torch.isneginf(log_growth).any():
-        warnings.warn(
-            f"a tangent direction collapsed to zero at step {time_index} (a zero on the diagonal of R); "
-            "its exponent is -inf. The map is singular along that direction.",
-            DeadDirectionWarning,
-            stacklevel=3,
         )
     return orthonormal, log_growth
 
