@@ -125,3 +125,10 @@ def test_unknown_task_lists_the_sweep_tasks(sweep):
 def test_missing_variable_is_named(sweep):
     with pytest.raises(InputError, match="lyapunov_running_estimate"):
         FIGURES["convergence"](sweep.drop_vars("lyapunov_running_estimate"))
+
+
+def test_every_figure_has_a_workflow_rule_and_target():
+    rules = (REPORT_DIR.parent / "rules" / "figures.smk").read_text()
+    for name in FIGURES:
+        assert f"rule figure_{name}:" in rules, name
+        assert f'"{name}"' in rules, name  # listed in FIGURE_NAMES, hence in FIGURE_FILES

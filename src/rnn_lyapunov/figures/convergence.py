@@ -57,6 +57,7 @@ def _plot_running(ax, run, n_shown, look):
         ax.plot(steps, mean, color=greys[index], linestyle=look["linestyle"],
                 label=rf"$\lambda_{{{index + 1}}}$")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # crowded 2x10^1, 3x10^1, ... labels otherwise
     ax.set_xlabel("steps accumulated after warm-up (steps)")
     ax.set_ylabel("running estimate (nats/step)")
     ax.legend(fontsize="small", loc="best")

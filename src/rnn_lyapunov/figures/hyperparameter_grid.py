@@ -44,15 +44,17 @@ def hyperparameter_grid(sweep: xr.Dataset, *, dataset: str | None = None) -> Fig
                 grid = table[table["architecture"] == architecture].pivot_table(
                     index=ROW_KEY, columns=COLUMN_KEY, values=quantity, aggfunc="mean", dropna=False)
                 last_row = row == len(architectures) - 1
+                norm = style.loss_norm(finite) if quantity == "final_val_loss" else None
                 sns.heatmap(
-                    grid, ax=ax, cmap=style.SEQUENTIAL_CMAP, vmin=limits[0], vmax=limits[1],
+                    grid, ax=ax, cmap=style.SEQUENTIAL_CMAP, norm=norm,
+                    vmin=None if norm else limits[0], vmax=None if norm else limits[1],
                     annot=True, fmt=".3g", annot_kws={"fontsize": "small"}, square=False,
                     cbar=last_row,
                     cbar_kws={"orientation": "horizontal", "label": label.replace(" (", "\n("), "pad": 0.2} if last_row else None,
                 )
                 ax.invert_yaxis()  # small init scales at the bottom, like a plot axis
                 ax.set_xlabel("learning rate" if last_row else "")
-                ax.set_ylabel(f"{architecture}\ninit scale (gain)" if column == 0 else "")
+                ax.set_ylabel(f"{architecture}\ninit scale" if column == 0 else "")
                 if row == 0:
                     ax.set_title(label.split(" (")[0], fontsize="medium")
         figure.suptitle(f"Hyperparameter sweep on {sweep_data.task_name(task)}: "

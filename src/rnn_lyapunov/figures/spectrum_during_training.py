@@ -20,6 +20,8 @@ def _twin_validation_loss(ax, epochs, losses):
     finite = np.isfinite(losses)
     twin.plot(epochs[finite], losses[finite], color="0.55", linestyle=":", marker="x", markersize=3,
               label="validation loss")
+    if style.spans_decades(losses):
+        twin.set_yscale("log")
     twin.set_ylabel(style.VAL_LOSS_LABEL, color="0.35")
     twin.spines["right"].set_visible(True)
     return twin
@@ -68,9 +70,9 @@ def spectrum_during_training(sweep: xr.Dataset, *, dataset: str | None = None) -
                 ax.set_ylabel(label)
                 _twin_validation_loss(ax, epoch_labels, run["val_loss"].values)
             style.zero_line(largest_ax)
-        colourbar = figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes[:, 0].tolist(),
+        colourbar = figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes.ravel().tolist(),
                                     location="right", pad=0.01, shrink=0.5, aspect=30)
-        colourbar.set_label("epoch (0 = initialisation)")
+        colourbar.set_label("epoch of the spectra, left column (0 = initialisation)")
         colourbar.set_ticks(epoch_labels if len(epoch_labels) <= 12 else colourbar.get_ticks())
         figure.suptitle(f"Spectra during training on {sweep_data.task_name(task)} "
                         "(dotted grey: validation loss, right axis)")

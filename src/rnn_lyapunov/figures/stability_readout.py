@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from scipy.stats import spearmanr
 
@@ -123,8 +122,10 @@ def stability_readout(sweep: xr.Dataset, *, early_epoch: int = 0, dataset: str |
                     bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "0.7", "boxstyle": "round"})
             ax.set_xlabel(label)
             ax.set_ylabel("final " + style.VAL_LOSS_LABEL)
+            if style.spans_decades(loss):
+                ax.set_yscale("log")
             style.panel_label(ax, letter)
-        axes[0].legend(fontsize="small", loc="lower right")
+        axes[0].legend(fontsize="small", loc="best")
         _plot_pca(figure, axes[4], axes[5], task, epochs, loss, styles, table)
         figure.suptitle(f"Spectrum features at the first recorded epoch >= {early_epoch} vs final validation loss "
                         f"on {sweep_data.task_name(task)} ({len(table)} runs)")
@@ -140,7 +141,7 @@ def _plot_pca(figure, scores_ax, loadings_ax, task, epochs, loss, styles, table)
         scores_ax.text(0.5, 0.5, "fewer than 3 runs: no PCA", transform=scores_ax.transAxes, ha="center")
         return
     scores, components, ratio = principal_components(spectra[usable])
-    norm = Normalize(vmin=loss[usable].min(), vmax=loss[usable].max())
+    norm = style.loss_norm(loss[usable])
     cmap = matplotlib.colormaps[style.SEQUENTIAL_CMAP]
     architectures = table["architecture"].to_numpy()[usable]
     second = scores[:, 1] if scores.shape[1] > 1 else np.zeros(len(scores))

@@ -117,3 +117,26 @@ def save_figure(figure: Figure, path: str | os.PathLike, *, dpi: int = DEFAULT_D
     with figure_style(), atomic_path(final, make_parents=True) as temporary:
         figure.savefig(temporary, dpi=dpi, format=final.suffix.lstrip(".") or None)
     return final
+
+
+def spans_decades(values, ratio: float = 20.0) -> bool:
+    """True when the finite values are all positive and span more than ``ratio``: use a log scale.
+
+    Validation losses of a sweep often range from 1e-4 (solved) to ~1 (not learned); on a linear
+    axis every solved run collapses onto zero.
+    """
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    return finite.size > 1 and bool((finite > 0).all()) and finite.max() / finite.min() > ratio
+
+
+def loss_norm(values):
+    """A colour normalisation for losses: logarithmic when they span decades, linear otherwise."""
+    from matplotlib.colors import LogNorm, Normalize
+
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if low == high:
+        low, high = low - 0.5, high + 0.5
+    return LogNorm(low, high) if spans_decades(finite) else Normalize(low, high)

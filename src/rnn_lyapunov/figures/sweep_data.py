@@ -152,7 +152,7 @@ def normalised_index(run: xr.Dataset, n_exponents: int) -> np.ndarray:
 def run_label(run: xr.Dataset) -> str:
     """A short description of a run's hyperparameters for legends and titles."""
     parts = [str(run["architecture"].values)]
-    for key, fmt in (("hidden_size", "N={}"), ("init_scale", "g={:g}"), ("learning_rate", "lr={:g}")):
+    for key, fmt in (("hidden_size", "hidden={}"), ("init_scale", "init scale={:g}"), ("learning_rate", "lr={:g}")):
         if key in run.coords:
             value = run[key].values
             parts.append(fmt.format(value.item() if hasattr(value, "item") else value))
