@@ -152,3 +152,10 @@ def test_step_with_tangents_equals_autograd_jacobian_times_tangents(kind, num_la
     ]).detach()
     torch.testing.assert_close(next_state, system.step(state, x).detach(), atol=0, rtol=0)
     torch.testing.assert_close(pushed, reference @ tangents, atol=10 * TOLERANCE[dtype], rtol=0)
+
+
+def test_from_torch_leaves_the_global_random_state_alone():
+    module = nn.GRU(INPUT_SIZE, HIDDEN_SIZE)
+    before = torch.random.get_rng_state()
+    from_torch(module)
+    assert torch.equal(torch.random.get_rng_state(), before)

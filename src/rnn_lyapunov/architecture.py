@@ -189,10 +189,11 @@ class RecurrentArchitecture(nn.Module):
         """
         if cls.torch_module_type is None or not isinstance(module, cls.torch_module_type):
             raise InputError(f"{cls.__name__} reproduces {cls.torch_module_type}, not {type(module).__name__}")
-        core = cls(
-            input_size=module.input_size, hidden_size=module.hidden_size, num_layers=module.num_layers,
-            bias=bool(module.bias), **cls.torch_module_options(module),
-        )
+        with torch.random.fork_rng(devices=[]):  # the throw-away initial values must not advance the caller's RNG
+            core = cls(
+                input_size=module.input_size, hidden_size=module.hidden_size, num_layers=module.num_layers,
+                bias=bool(module.bias), **cls.torch_module_options(module),
+            )
         ours = dict(core.named_parameters())
         theirs = dict(module.named_parameters())
         if set(ours) != set(theirs):
