@@ -5,6 +5,7 @@ NonFiniteStateError); never another exception, a hang, or a NaN reported as an e
 with ``--hypothesis-show-statistics`` to see how many cases ran and how they ended.
 """
 
+import functools
 import math
 import warnings
 
@@ -191,3 +192,110 @@ def test_any_npy_array_is_read_or_refused_with_input_error(tmp_path_factory, dty
         return
     assert inputs.dim() == 3 and inputs.is_floating_point() and torch.isfinite(inputs).all()
     event("read")
+
+
+@settings(max_examples=100, **FUZZ)
+@given(st.sampled_from([b"", b"CDF\x01", b"CDF\x02", b"\x89HDF\r\n\x1a\n"]), st.binary(max_size=300))
+def test_random_bytes_as_a_sweep_file_give_input_error(tmp_path_factory, magic, content):
+    from rnn_lyapunov.sweep import load_sweep
+
+    path = tmp_path_factory.mktemp("sweep") / "sweep.nc"
+    path.write_bytes(magic + content)
+    with pytest.raises(InputError):
+        load_sweep(path)
+
+
+@functools.lru_cache(maxsize=1)
+def genuine_sweep_bytes() -> bytes:
+    """The bytes of a small genuine sweep file (two runs); not a fixture, so hypothesis does not print them."""
+    import tempfile
+
+    import xarray as xr
+
+    from rnn_lyapunov.sweep import write_sweep
+
+    with tempfile.TemporaryDirectory() as directory:
+        paths = []
+        for seed in (0, 1):
+            run = xr.Dataset({"lyapunov_exponents": (("epoch", "exponent"), np.full((2, 3), -0.1 * (seed + 1)))},
+                             coords={"epoch": [0, 1], "exponent": [1, 2, 3], "run_id": f"run{seed}", "seed": seed})
+            run.to_netcdf(f"{directory}/run{seed}.nc")
+            paths.append(f"{directory}/run{seed}.nc")
+        write_sweep(paths, f"{directory}/sweep.nc")
+        with open(f"{directory}/sweep.nc", "rb") as handle:
+            return handle.read()
+
+
+@settings(max_examples=60, **FUZZ)
+@given(st.floats(0.0, 0.999))
+def test_truncated_sweep_file_gives_input_error(tmp_path_factory, cut):
+    from rnn_lyapunov.sweep import load_sweep
+
+    data = genuine_sweep_bytes()
+    path = tmp_path_factory.mktemp("truncated") / "sweep.nc"
+    path.write_bytes(data[: int(cut * len(data))])  # a copy interrupted part-way
+    with pytest.raises(InputError):
+        load_sweep(path)
+
+
+@pytest.mark.xfail(strict=True, raises=AttributeError,
+                   reason="sweep bug (reported): load_sweep catches OSError/ValueError/RuntimeError, but netCDF4 raises "
+                          "AttributeError for a damaged attribute header (seen when fuzzing single-byte flips)")
+def test_sweep_file_with_a_damaged_attribute_gives_input_error(tmp_path, monkeypatch):
+    import xarray as xr
+
+    from rnn_lyapunov.sweep import load_sweep
+
+    (tmp_path / "sweep.nc").write_bytes(genuine_sweep_bytes())
+
+    def open_damaged(*args, **kwargs):  # what netCDF4 raised for the fuzzed file (the byte's offset varies with the attributes)
+        raise AttributeError("NetCDF: Can't open HDF5 attribute")
+
+    monkeypatch.setattr(xr, "open_dataset", open_damaged)
+    with pytest.raises(InputError):
+        load_sweep(tmp_path / "sweep.nc")
+
+
+@functools.lru_cache(maxsize=None)
+def genuine_file_bytes(suffix: str) -> bytes:
+    """A valid inputs file (.npy, .pt, .nc) or weights file (weights.pt) with fixed content."""
+    import tempfile
+
+    import xarray as xr
+
+    values = np.linspace(-1.0, 1.0, 2 * 5 * 3).reshape(2, 5, 3)
+    with tempfile.TemporaryDirectory() as directory:
+        path = f"{directory}/file{suffix}"
+        if suffix == ".npy":
+            np.save(path, values)
+        elif suffix == ".pt":
+            torch.save(torch.from_numpy(values), path)
+        elif suffix == ".nc":
+            xr.Dataset({"inputs": (("batch", "time", "feature"), values)}).to_netcdf(path)
+        else:
+            torch.save(torch.nn.GRU(3, 2).state_dict(), path)
+        with open(path, "rb") as handle:
+            return handle.read()
+
+
+@settings(max_examples=150, **FUZZ)
+@given(st.sampled_from([".npy", ".pt", ".nc", "weights.pt"]), st.floats(0.0, 0.999), st.integers(1, 255), st.booleans())
+def test_damaged_inputs_or_weights_file_is_read_or_refused_with_input_error(tmp_path_factory, suffix, position, flip, truncate):
+    data = bytearray(genuine_file_bytes(suffix))
+    index = int(position * len(data))
+    if truncate:
+        del data[index:]  # an interrupted copy
+    else:
+        data[index] ^= flip  # a damaged byte
+    path = tmp_path_factory.mktemp("damaged") / ("weights.pt" if suffix == "weights.pt" else f"inputs{suffix}")
+    path.write_bytes(bytes(data))
+    try:
+        if suffix == "weights.pt":
+            interpret_state_dict(load_weights_file(path))
+        else:
+            inputs = read_inputs_file(path)
+            assert inputs.dim() == 3 and torch.isfinite(inputs).all()
+    except InputError:
+        event(f"{suffix}: InputError")
+        return
+    event(f"{suffix}: read")

@@ -80,12 +80,10 @@ def _read_netcdf(path: Path):
                     f"{NETCDF_VARIABLE!r} (dims batch, time, feature)."
                 )
             return opened[name].values
-    except (OSError, RuntimeError) as error:
-        raise InputError(f"inputs file {path} is not a readable NetCDF file ({error}).") from None
-    except ValueError as error:
-        if isinstance(error, InputError):
-            raise
-        raise InputError(f"inputs file {path} is not a readable NetCDF file ({error}).") from None
+    except InputError:
+        raise
+    except Exception as error:  # netCDF4/HDF5 raise OSError, RuntimeError, ValueError, even AttributeError for damaged files
+        raise InputError(f"inputs file {path} is not a readable NetCDF file ({type(error).__name__}: {error}).") from None
 
 
 def check_inputs_array(values, *, source: str = "inputs", input_size: int | None = None) -> torch.Tensor:
