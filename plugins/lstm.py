@@ -79,7 +79,9 @@ class LSTM(RecurrentArchitecture):
         if tangents.shape[2] >= self.state_size:
             # A full frame: forming J once and one batched product is cheaper than pushing every
             # tangent through the four gate blocks (measured in benchmarks/bench_architectures.py).
-            return self.step(state, x), torch.bmm(self.jacobian(state, x), tangents)
+            # (V^T J^T)^T: both factors contiguous and a column-major result, the layout QR wants.
+            transposed_jacobian = self.jacobian(state, x).transpose(1, 2)
+            return self.step(state, x), torch.bmm(tangents.transpose(1, 2), transposed_jacobian).transpose(1, 2)
         size, layer_input, input_rows, blocks, row_blocks = self.hidden_size, x, None, [], []
         rows = tangents.transpose(1, 2)
         for layer in range(self.num_layers):
