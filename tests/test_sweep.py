@@ -206,14 +206,14 @@ def test_load_sweep_names_a_missing_file(tmp_path):
         load_sweep(tmp_path / "nothing.nc")
 
 
-def checkpoint_of(run, path):
+def checkpoint_of(run, path, epoch=1):
     """A checkpoint file holding what discard_stale_checkpoint reads: the run's validated config."""
     import torch
 
     from rnn_lyapunov.run_config import validate_run_config
 
     path.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": 1, "config": validate_run_config(run), "epoch": 1}, path / "checkpoint.pt")
+    torch.save({"format": 1, "config": validate_run_config(run), "epoch": epoch}, path / "checkpoint.pt")
 
 
 def tiny_run(**changes):
@@ -231,6 +231,11 @@ def test_checkpoint_of_the_same_settings_is_kept_for_resuming(tmp_path):
 def test_checkpoint_differing_only_in_epochs_is_kept(tmp_path):
     checkpoint_of(tiny_run(epochs=2), tmp_path)
     assert discard_stale_checkpoint(tiny_run(epochs=5), tmp_path) is False
+
+
+def test_checkpoint_beyond_fewer_epochs_is_discarded(tmp_path):
+    checkpoint_of(tiny_run(epochs=5), tmp_path, epoch=4)
+    assert discard_stale_checkpoint(tiny_run(epochs=3), tmp_path) is True
 
 
 def test_checkpoint_of_other_settings_is_discarded(tmp_path):

@@ -234,7 +234,7 @@ def discard_stale_checkpoint(run: dict, run_dir: str | os.PathLike) -> bool:
     The workflow reruns a run when its settings change; its old checkpoint is then obsolete and
     ``training.train_run`` would refuse to resume from it. A checkpoint of the same settings (an
     interrupted job, ``snakemake --rerun-incomplete``) or one differing only in keys that may
-    change on resume (``epochs``) is kept, so the run resumes.
+    change on resume (``epochs``, if not below the checkpoint's epoch) is kept, so the run resumes.
     """
     import torch
 
@@ -245,11 +245,12 @@ def discard_stale_checkpoint(run: dict, run_dir: str | os.PathLike) -> bool:
     if not path.is_file():
         return False
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)["config"]
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        saved, saved_epoch = checkpoint["config"], int(checkpoint["epoch"])
     except Exception:  # noqa: BLE001 - an unreadable checkpoint is as useless as a stale one
-        saved = None
+        saved, saved_epoch = None, None
     wanted = validate_run_config(run)
-    if isinstance(saved, dict) and all(
+    if isinstance(saved, dict) and saved_epoch <= wanted["epochs"] and all(
         saved.get(key) == wanted.get(key) for key in set(saved) | set(wanted) if key not in RESUMABLE_KEYS
     ):
         return False
