@@ -1,6 +1,8 @@
 """Sweep expansion (run ids) and combining per-run NetCDF files into the sweep file."""
 
 import json
+import shutil
+import subprocess
 
 import netCDF4
 import numpy as np
@@ -134,6 +136,7 @@ def test_combine_runs_stacks_runs_with_hyperparameters_as_run_coordinates(tmp_pa
     assert combined.attrs["rnn_lyapunov_sweep"] == 1
     assert combined.lyapunov_exponents.attrs["units"] == "nats per time step"
     assert json.loads(combined.run_config.values[1]) == {"run_id": "b"}
+    assert list(combined.run_created.values) == ["now-0", "now-1"]
 
 
 def test_combine_runs_keeps_each_runs_values(tmp_path):
@@ -184,6 +187,15 @@ def test_sweep_file_opens_with_plain_netcdf4(tmp_path):
         assert handle.getncattr("rnn_lyapunov_sweep") == 1
         assert set(handle.dimensions) >= {"run", "epoch", "exponent", "trajectory", "convergence_step"}
         assert handle.variables["lyapunov_exponents"].dimensions == ("run", "epoch", "exponent")
+
+
+@pytest.mark.skipif(shutil.which("ncdump") is None, reason="ncdump (netcdf-bin) is not installed")
+def test_sweep_file_header_reads_with_ncdump(tmp_path):
+    write_sweep(write_runs(tmp_path, [per_run_dataset("a")]), tmp_path / "sweep.nc")
+    header = subprocess.run(["ncdump", "-h", str(tmp_path / "sweep.nc")], capture_output=True, text=True,
+                            check=True).stdout
+    assert "double lyapunov_exponents(run, epoch, exponent)" in header
+    assert ":rnn_lyapunov_sweep = 1" in header
 
 
 def test_load_sweep_refuses_a_netcdf_file_that_is_not_a_sweep(tmp_path):

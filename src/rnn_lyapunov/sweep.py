@@ -31,6 +31,13 @@ SWEEP_AXES = {
 }
 SWEEP_ATTRIBUTE = "rnn_lyapunov_sweep"
 EXPONENT_VARIABLE = "lyapunov_exponents"
+# Attributes of a per-run file kept per run in the sweep, as variables named run_<attribute>.
+RUN_PROVENANCE = {
+    "config": "the run's training config as JSON",
+    "device": "device the run trained on",
+    "git_revision": "git revision of the code that trained the run",
+    "created": "when the run's file was written (UTC)",
+}
 
 
 def _format_number(value) -> str:
@@ -157,7 +164,8 @@ def combine_runs(paths) -> "xr.Dataset":
     Every scalar hyperparameter coordinate of the runs (architecture, hidden_size, init_scale, ...)
     becomes a coordinate along ``run`` (NaN or "" where a run lacks it); runs with differing
     epoch, exponent, trajectory or convergence-step counts are padded with NaN (outer join).
-    Each run's JSON config attribute is kept in the variable ``run_config`` (run).
+    Each run's provenance attributes are kept as variables ``run_config`` (JSON), ``run_device``,
+    ``run_git_revision`` and ``run_created`` (run).
     The result carries ``rnn_lyapunov_sweep = 1`` and fresh provenance attributes.
     """
     import xarray as xr
@@ -184,9 +192,11 @@ def combine_runs(paths) -> "xr.Dataset":
         column = [values.get(name) for values in hyperparameters]
         fill = _fill_value([value for value in column if value is not None])
         combined = combined.assign_coords({name: ("run", [fill if value is None else value for value in column])})
-    combined["run_config"] = ("run", [run.attrs.get("config", "") for run in runs])
-    combined["run_config"].attrs["description"] = "each run's training config as JSON"
-    combined.attrs = provenance_attributes(config={"runs": run_ids})
+    # Each run's own provenance (its config, device, code revision, time) stays as a variable along run.
+    for attribute, meaning in RUN_PROVENANCE.items():
+        combined[f"run_{attribute}"] = ("run", [str(run.attrs.get(attribute, "")) for run in runs], {"long_name": meaning})
+    devices = sorted({str(run.attrs.get("device", "unknown")) for run in runs})
+    combined.attrs = provenance_attributes(config={"runs": run_ids}, device=",".join(devices))
     combined.attrs.update({SWEEP_ATTRIBUTE: 1, "n_runs": len(run_ids)})
     return combined
 
