@@ -132,3 +132,21 @@ def test_every_figure_has_a_workflow_rule_and_target():
     for name in FIGURES:
         assert f"rule figure_{name}:" in rules, name
         assert f'"{name}"' in rules, name  # listed in FIGURE_NAMES, hence in FIGURE_FILES
+
+
+@pytest.mark.slow
+def test_sweep_figures_draw_from_a_single_run(sweep):
+    import io
+
+    single = sweep.isel(run=[0])
+    for name in SWEEP_FIGURES:
+        buffer = io.BytesIO()
+        FIGURES[name](single).savefig(buffer, format="png", dpi=30)
+        assert buffer.tell() > 1_000, name
+
+
+def test_a_sweep_with_two_tasks_is_drawn_one_task_at_a_time(sweep):
+    names = np.where(np.arange(sweep.sizes["run"]) % 2 == 0, "b_task", "a_task")
+    mixed = sweep.assign_coords(dataset=("run", names))
+    assert set(sweep_data.select_task(mixed)["dataset"].values) == {"a_task"}
+    assert sweep_data.select_task(mixed, "b_task").sizes["run"] == sweep.sizes["run"] // 2
