@@ -283,3 +283,18 @@ def test_train_output_in_a_missing_directory_is_refused_before_training(capsys, 
     err = capsys.readouterr().err
     assert code == 2 and "does not exist" in err and "mkdir -p" in err
     assert not (workspace / "missing").exists()
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".npy"])
+def test_inputs_file_with_a_pickle_that_would_run_code_is_refused_and_runs_nothing(capsys, workspace, suffix):
+    marker = workspace / "code_ran"
+    if suffix == ".pt":
+        torch.save({"inputs": CreatesAFileWhenUnpickled(marker)}, workspace / "evil.pt")
+    else:
+        array = np.empty((1, 1, 1), dtype=object)
+        array[0, 0, 0] = CreatesAFileWhenUnpickled(marker)
+        np.save(workspace / "evil.npy", array, allow_pickle=True)
+    assert not marker.exists()
+    assert_input_error(capsys, spectrum(workspace, inputs=f"evil{suffix}"), f"evil{suffix}", "pickled Python objects",
+                       workspace=workspace)
+    assert not marker.exists()

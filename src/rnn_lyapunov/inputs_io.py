@@ -41,6 +41,11 @@ def _read_torch(path: Path):
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a bad file
+        if "GLOBAL" in str(error):  # weights_only refused to import a Python object
+            raise InputError(
+                f"refused to load inputs file {path}: it contains pickled Python objects, not just tensors, and "
+                "loading them could run arbitrary code. Save the inputs as a plain tensor with torch.save(inputs, path)."
+            ) from None
         raise InputError(
             f"inputs file {path} cannot be read by torch.load with weights_only=True "
             f"({type(error).__name__}); save a tensor with torch.save(inputs, path)."
