@@ -275,3 +275,24 @@ def test_spectrum_reads_the_model_from_a_training_checkpoint(capsys, tmp_path):
     expected = lyapunov_spectrum(model.system().requires_grad_(False), inputs)
     with xr.open_dataset(tmp_path / "out.nc") as written:
         np.testing.assert_allclose(written["lyapunov_exponents"].values, expected.exponents.numpy(), rtol=0, atol=1e-12)
+
+
+def test_library_deprecation_notices_are_hidden_but_runtime_warnings_shown(capsys, monkeypatch):
+    import warnings
+
+    def warn_twice(descriptions):
+        warnings.warn("some library API is deprecated", DeprecationWarning)
+        warnings.warn("something odd happened", RuntimeWarning)
+
+    monkeypatch.setattr(cli, "_print_table", warn_twice)
+    code, _, err = run(capsys, "datasets")
+    assert code == 0
+    assert "something odd happened" in err and "deprecated" not in err
+
+
+def test_output_piped_into_a_closed_reader_exits_quietly(capsys, monkeypatch):
+    def closed_pipe(descriptions):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "_print_table", closed_pipe)
+    assert run(capsys, "datasets") == (0, "", "")

@@ -196,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
             code = args.handler(args)
         except InputError as error:
             code, message, trace = EXIT_INPUT, f"error: {error}", traceback.format_exc()
+        except BrokenPipeError:  # stdout piped into `head` that exited: the reader wanted no more
+            _silence_stdout()
+            code = EXIT_OK
         except OSError as error:  # a file we could not read or write: the path is the problem
             code, trace = EXIT_INPUT, traceback.format_exc()
             message = (f"error: {error.strerror or error} ({error.filename or 'file'}). "
@@ -215,11 +218,25 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (captured in tests)
+        pass
+    finally:
+        os.close(devnull)
+
+
 def _print_warnings(args, caught) -> None:
     """One note per warning category: the first message and how often it recurred (a dead
-    direction warns at every QR step, which must not flood the terminal)."""
+    direction warns at every QR step, which must not flood the terminal). Deprecation notices
+    from libraries (torch's own use of torch.jit.script) are for developers: shown with --debug."""
     by_category: dict[type, list[str]] = {}
     for warning in caught:
+        if issubclass(warning.category, (DeprecationWarning, PendingDeprecationWarning)) and not args.debug:
+            continue
         by_category.setdefault(warning.category, []).append(str(warning.message))
     for messages in by_category.values():
         again = f" (and {len(messages) - 1} more like it)" if len(messages) > 1 else ""
