@@ -150,3 +150,12 @@ def test_a_sweep_with_two_tasks_is_drawn_one_task_at_a_time(sweep):
     mixed = sweep.assign_coords(dataset=("run", names))
     assert set(sweep_data.select_task(mixed)["dataset"].values) == {"a_task"}
     assert sweep_data.select_task(mixed, "b_task").sizes["run"] == sweep.sizes["run"] // 2
+
+
+def test_hyperparameter_grid_draws_runs_without_an_init_scale(sweep):
+    import io
+
+    unscaled = sweep.assign_coords(init_scale=("run", np.full(sweep.sizes["run"], np.nan)))
+    buffer = io.BytesIO()
+    FIGURES["hyperparameter_grid"](unscaled).savefig(buffer, format="png", dpi=30)
+    assert buffer.tell() > 1_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import seaborn as sns
 import xarray as xr
 from matplotlib.figure import Figure
@@ -12,6 +13,16 @@ from .features import FEATURES, feature_table
 
 REQUIRED = ("lyapunov_exponents", "val_loss")
 ROW_KEY, COLUMN_KEY = "init_scale", "learning_rate"
+
+
+def _grid_keys(values: pd.Series) -> pd.Categorical:
+    """Hyperparameter values as ordered labels ("0.2", "1"); missing (e.g. init 'default') as "none"."""
+    numeric = pd.to_numeric(values, errors="coerce")
+    labels = [f"{value:g}" for value in sorted(set(numeric.dropna()))]
+    if numeric.isna().any():
+        labels.append("none")
+    named = ["none" if pd.isna(value) else f"{value:g}" for value in numeric]
+    return pd.Categorical(named, categories=labels, ordered=True)
 
 
 def hyperparameter_grid(sweep: xr.Dataset, *, dataset: str | None = None) -> Figure:
@@ -28,6 +39,7 @@ def hyperparameter_grid(sweep: xr.Dataset, *, dataset: str | None = None) -> Fig
         sweep_data.require_variables(sweep, missing, "hyperparameter_grid")
     task = sweep_data.select_task(sweep, dataset)
     table = feature_table(task, sweep_data.final_spectrum_epoch(task))
+    table[ROW_KEY], table[COLUMN_KEY] = _grid_keys(table[ROW_KEY]), _grid_keys(table[COLUMN_KEY])
     quantities = {"final_val_loss": style.VAL_LOSS_LABEL}
     quantities.update({name: label for name, (_, label) in FEATURES.items()})
     architectures = sweep_data.architecture_names(task)
@@ -42,7 +54,8 @@ def hyperparameter_grid(sweep: xr.Dataset, *, dataset: str | None = None) -> Fig
             for row, architecture in enumerate(architectures):
                 ax = axes[row, column]
                 grid = table[table["architecture"] == architecture].pivot_table(
-                    index=ROW_KEY, columns=COLUMN_KEY, values=quantity, aggfunc="mean", dropna=False)
+                    index=ROW_KEY, columns=COLUMN_KEY, values=quantity, aggfunc="mean", dropna=False,
+                    observed=False)
                 last_row = row == len(architectures) - 1
                 norm = style.loss_norm(finite) if quantity == "final_val_loss" else None
                 sns.heatmap(
