@@ -159,3 +159,18 @@ def test_hyperparameter_grid_draws_runs_without_an_init_scale(sweep):
     buffer = io.BytesIO()
     FIGURES["hyperparameter_grid"](unscaled).savefig(buffer, format="png", dpi=30)
     assert buffer.tell() > 1_000
+
+
+@pytest.mark.parametrize("name", ["spectra_by_architecture", "spectrum_during_training", "convergence",
+                                  "stability_readout"])
+def test_every_plot_axis_is_labelled(sweep, name):
+    figure = FIGURES[name](sweep)
+    for ax in figure.axes:
+        if ax.get_label() == "<colorbar>":
+            assert ax.get_xlabel() or ax.get_ylabel()
+        elif ax.get_xlabel() == "":  # a twin axis shares its partner's x label
+            assert any(other is not ax and other.bbox.bounds == ax.bbox.bounds and other.get_xlabel()
+                       for other in figure.axes)
+            assert ax.get_ylabel()
+        else:
+            assert ax.get_ylabel(), ax.get_xlabel()
