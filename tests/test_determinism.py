@@ -88,3 +88,23 @@ def test_sweep_runs_differing_only_in_seed_write_different_files_with_different_
     first, second = data_variables(paths[0]), data_variables(paths[1])
     assert not np.array_equal(first["lyapunov_exponents"], second["lyapunov_exponents"])
     assert not np.array_equal(first["val_loss"], second["val_loss"])
+
+
+@pytest.mark.slow
+def test_spectrum_in_two_processes_with_different_hash_seeds_gives_bitwise_identical_data(lstm_files):
+    # Separate interpreters catch what repeating the command in one process cannot: state that
+    # differs per process, such as the order of sets and dicts keyed by strings.
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    script = shutil.which("rnn-lyapunov", path=os.path.dirname(sys.executable))
+    for hash_seed, out in (("1", "process1.nc"), ("2", "process2.nc")):
+        argv = [script, "spectrum", "--architecture", "lstm", "--state-dict", lstm_files / "lstm.pt",
+                "--inputs", lstm_files / "inputs.pt", "--trajectories", 3, "--seed", 5, "--threads", 1,
+                "--out", lstm_files / out, "-q"]
+        finished = subprocess.run([str(arg) for arg in argv], capture_output=True, text=True, timeout=300,
+                                  env={**os.environ, "PYTHONHASHSEED": hash_seed})
+        assert finished.returncode == 0, finished.stderr
+    assert_bitwise_equal(lstm_files / "process1.nc", lstm_files / "process2.nc")
