@@ -8,6 +8,7 @@ the previous content and that nothing else appeared under its name.
 """
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -83,7 +84,10 @@ def _kill_mid_write(writer: str, target) -> list[str]:
     child = subprocess.Popen([sys.executable, "-c", script, str(target)], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     try:
-        line = child.stdout.readline()  # blocks until the child is mid-write (or dies)
+        # Wait until the child is mid-write (or dies); the timeout keeps a stuck child from hanging the suite.
+        ready, _, _ = select.select([child.stdout], [], [], 120)
+        assert ready, "the writer did not reach the middle of the write within 120 s"
+        line = child.stdout.readline()
         assert line.strip() == READY, f"writer never reached the middle of the write: {child.stderr.read()}"
         partial = [path for path in target.parent.iterdir() if path.name != target.name]
         assert partial and any(path.stat().st_size > 0 for path in partial), "no bytes reached the temporary file"
