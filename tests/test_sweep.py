@@ -3,6 +3,7 @@
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import netCDF4
 import numpy as np
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 import rnn_lyapunov
 from rnn_lyapunov.errors import InputError
 from rnn_lyapunov.storage import write_netcdf_atomic
-from rnn_lyapunov.sweep import combine_runs, discard_stale_checkpoint, expand_sweep, load_sweep, write_sweep
+from rnn_lyapunov.sweep import check_available, combine_runs, describe_schema_error, discard_stale_checkpoint, expand_sweep, load_sweep, write_sweep
 
 
 def sweep_config(**sweep_overrides):
@@ -119,6 +120,46 @@ def test_value_listed_twice_is_an_error_naming_the_run():
 def test_empty_sweep_axis_is_an_error_naming_the_key():
     with pytest.raises(InputError, match="seeds"):
         expand_sweep(sweep_config(seeds=[]))
+
+
+def schema_error(config):
+    """The error Snakemake's validate would raise for ``config`` against the workflow's schema."""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+    return jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"hidden_sizes": [8, 0]}, "config key 'sweep.hidden_sizes[1]' = 0 is not allowed; must be >= 1."),
+    ({"learning_rates": [-0.1]}, "config key 'sweep.learning_rates[0]' = -0.1 is not allowed; must be > 0."),
+    ({"seeds": ["zero"]}, "config key 'sweep.seeds[0]' = 'zero' is not allowed; must be of type integer."),
+    ({"lr": [0.1]}, "config key 'sweep': unknown key(s) 'lr'; allowed keys: architectures, datasets, "
+                    "hidden_sizes, init_scales, learning_rates, num_layers, seeds."),
+])
+def test_schema_errors_name_key_value_and_what_is_allowed(change, message):
+    config = sweep_config(**change)
+    assert describe_schema_error(schema_error(config)) == message
+
+
+def test_schema_error_for_a_bad_choice_lists_the_choices():
+    config = sweep_config()
+    config["training"]["optimizer"] = "adamw"
+    assert describe_schema_error(schema_error(config)) == (
+        "config key 'training.optimizer' = 'adamw' is not allowed; must be one of 'adam', 'sgd'.")
+
+
+def test_check_available_lists_known_architectures_for_an_unknown_one():
+    with pytest.raises(InputError, match=r"unknown architectures 'transformer'; known architectures: .*gru, lstm.*rnn"):
+        check_available(sweep_config(architectures=["rnn", "transformer"]))
+
+
+def test_check_available_names_an_unknown_dataset_option():
+    config = sweep_config()
+    config["datasets"]["signal_copy"]["options"] = {"dealy": 3}
+    with pytest.raises(InputError, match=r"datasets\.signal_copy\.options.*'dealy'.*delay"):
+        check_available(config)
 
 
 def test_combine_runs_stacks_runs_with_hyperparameters_as_run_coordinates(tmp_path):

@@ -116,11 +116,12 @@ def describe_schema_error(error) -> str:
 
 
 def check_available(config: dict) -> None:
-    """Fail fast if the sweep names an architecture or dataset that is not registered.
+    """Fail fast if the sweep names an architecture or dataset that is not registered, or a dataset
+    option the dataset does not have.
 
     Call after loading ``config["plugin_paths"]`` so plugin architectures count.
     """
-    from .datasets import available_datasets
+    from .datasets import available_datasets, get_dataset_builder
     from .registry import available_architectures
 
     for key, known in (("architectures", available_architectures()), ("datasets", available_datasets())):
@@ -131,6 +132,12 @@ def check_available(config: dict) -> None:
                 f"known {key}: {', '.join(sorted(known))}."
                 + (" Add a plugin file to 'plugin_paths' for a custom architecture." if key == "architectures" else "")
             )
+    for name in config["sweep"]["datasets"]:
+        options = config.get("datasets", {}).get(name, {}).get("options", {})
+        try:
+            get_dataset_builder(name).resolve_options(options)
+        except InputError as error:
+            raise InputError(f"config key 'datasets.{name}.options': {error}") from None
 
 
 def _hyperparameters(dataset) -> dict:
