@@ -76,6 +76,26 @@ def test_dry_run_of_the_paper_config_lists_every_run_with_a_gpu(workflow_copy):
     assert re.search(r"rule train_run:.*?resources:[^\n]*gpu=1", result.stdout, flags=re.DOTALL)
 
 
+PLUGIN = """
+from rnn_lyapunov.plugins.rnn import ElmanRNN
+from rnn_lyapunov.registry import register_architecture
+
+
+@register_architecture("renamed_rnn")
+class RenamedRNN(ElmanRNN):
+    description = "test plugin: the Elman RNN under another name"
+"""
+
+
+def test_architecture_from_plugin_paths_joins_the_sweep(workflow_copy):
+    (workflow_copy / "my_plugin.py").write_text(PLUGIN)
+    result = snakemake(workflow_copy, "-n", "--cores", "2", "--config", 'plugin_paths=["my_plugin.py"]',
+                       'sweep={"architectures": ["renamed_rnn"]}')
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert job_counts(result.stdout)["train_run"] == 2 * 2
+    assert "signal_copy-renamed_rnn-h32-l1-uniform0.2-lr0.01-s0" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("scenario", "message"),
     [
