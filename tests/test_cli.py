@@ -296,3 +296,13 @@ def test_output_piped_into_a_closed_reader_exits_quietly(capsys, monkeypatch):
 
     monkeypatch.setattr(cli, "_print_table", closed_pipe)
     assert run(capsys, "datasets") == (0, "", "")
+
+
+def test_ctrl_c_exits_130_with_a_note_that_no_file_is_partial(capsys, files, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("rnn_lyapunov.engine.lyapunov_spectrum", interrupted)
+    code, _, err = run(capsys, *spectrum_argv(files))
+    assert code == 130 and "interrupted" in err and "atomically" in err
+    assert not (files / "out.nc").exists()

@@ -204,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
             message = (f"error: {error.strerror or error} ({error.filename or 'file'}). "
                        "Check the path and its permissions.")
         except KeyboardInterrupt:
-            code, message, trace = 130, "interrupted; no output file was changed.", traceback.format_exc()
+            code, trace = 130, traceback.format_exc()
+            message = ("interrupted. Files are written atomically, so none is partial; a training run "
+                       "resumes from its last checkpoint when started again.")
         except Exception as error:  # noqa: BLE001 - anything else is a bug: short message, traceback on request
             hint = "" if args.debug else " Re-run with --debug for the traceback and report it."
             code, trace = EXIT_INTERNAL, traceback.format_exc()
@@ -230,9 +232,9 @@ def _silence_stdout() -> None:
 
 
 def _print_warnings(args, caught) -> None:
-    """One note per warning category: the first message and how often it recurred (a dead
-    direction warns at every QR step, which must not flood the terminal). Deprecation notices
-    from libraries (torch's own use of torch.jit.script) are for developers: shown with --debug."""
+    """One note per warning category: the first message and how often it recurred (a warning
+    raised at every step must not flood the terminal). Deprecation notices from libraries
+    (torch's own use of torch.jit.script) are for developers: shown only with --debug."""
     by_category: dict[type, list[str]] = {}
     for warning in caught:
         if issubclass(warning.category, (DeprecationWarning, PendingDeprecationWarning)) and not args.debug:
