@@ -298,3 +298,12 @@ def test_inputs_file_with_a_pickle_that_would_run_code_is_refused_and_runs_nothi
     assert_input_error(capsys, spectrum(workspace, inputs=f"evil{suffix}"), f"evil{suffix}", "pickled Python objects",
                        workspace=workspace)
     assert not marker.exists()
+
+
+def test_sequence_model_state_dict_mismatch_names_the_key_with_its_prefix(capsys, workspace):
+    from rnn_lyapunov.model import create_model
+
+    torch.save(create_model("gru", input_size=1, hidden_size=2, output_size=1).state_dict(), workspace / "model.pt")
+    assert_input_error(capsys, spectrum(workspace, architecture="lstm", weights="model.pt"),
+                       "parameter core.bias_hh_l0 has shape (6,) in the weights file but (8,) in the model",
+                       workspace=workspace)
