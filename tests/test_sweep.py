@@ -150,6 +150,13 @@ def test_schema_error_for_a_bad_choice_lists_the_choices():
         "config key 'training.optimizer' = 'adamw' is not allowed; must be one of 'adam', 'sgd'.")
 
 
+def test_schema_error_for_a_bad_pattern_says_what_is_allowed():
+    config = sweep_config()
+    config["training"]["device"] = "tpu"
+    assert describe_schema_error(schema_error(config)) == (
+        "config key 'training.device' = 'tpu' is not allowed; allowed: 'auto', 'cpu', 'cuda' or 'cuda:N'.")
+
+
 def test_check_available_lists_known_architectures_for_an_unknown_one():
     with pytest.raises(InputError, match=r"unknown architectures 'transformer'; known architectures: .*gru, lstm.*rnn"):
         check_available(sweep_config(architectures=["rnn", "transformer"]))

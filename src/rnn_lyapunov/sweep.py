@@ -112,6 +112,8 @@ def describe_schema_error(error) -> str:
         return f"{where} = {error.instance!r} is not allowed; must be of type {schema['type']}."
     if kind in ("minItems", "uniqueItems"):
         return f"{where} = {error.instance!r} is not allowed: {error.message}."
+    if "description" in schema:  # anyOf, pattern, ...: the schema says in words what is allowed
+        return f"{where} = {error.instance!r} is not allowed; allowed: {schema['description']}."
     return f"{where}: {error.message}."
 
 
