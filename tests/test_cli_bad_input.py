@@ -307,3 +307,11 @@ def test_sequence_model_state_dict_mismatch_names_the_key_with_its_prefix(capsys
     assert_input_error(capsys, spectrum(workspace, architecture="lstm", weights="model.pt"),
                        "parameter core.bias_hh_l0 has shape (6,) in the weights file but (8,) in the model",
                        workspace=workspace)
+
+
+def test_npy_inputs_with_a_damaged_header_are_refused(capsys, workspace):
+    # Found by fuzzing: numpy parses the header with Python's tokenizer, which raises tokenize.TokenError.
+    data = bytearray((workspace / "inputs.npy").read_bytes())
+    data[data.index(b"}")] = ord("z")
+    (workspace / "damaged.npy").write_bytes(bytes(data))
+    assert_input_error(capsys, spectrum(workspace, inputs="damaged.npy"), "not a readable .npy array", workspace=workspace)

@@ -63,10 +63,15 @@ def _read_torch(path: Path):
 def _read_numpy(path: Path):
     try:
         return np.load(path, allow_pickle=False)
-    except ValueError as error:
-        raise InputError(f"inputs file {path} holds pickled Python objects, which are refused ({error}); save a numeric array.") from None
-    except (OSError, EOFError) as error:
-        raise InputError(f"inputs file {path} is not a readable .npy array ({error}); save it with numpy.save.") from None
+    except Exception as error:  # a damaged header raises ValueError, EOFError, even tokenize.TokenError or SyntaxError
+        if "allow_pickle" in str(error):
+            raise InputError(
+                f"inputs file {path} holds pickled Python objects, which are refused because loading them could "
+                "run arbitrary code; save a numeric array with numpy.save."
+            ) from None
+        raise InputError(
+            f"inputs file {path} is not a readable .npy array ({type(error).__name__}: {error}); save it with numpy.save."
+        ) from None
 
 
 def _read_netcdf(path: Path):
