@@ -12,8 +12,8 @@
 
 and returns everything as one ``xarray.Dataset`` (written by the workflow's ``validate_engine``
 rule to ``results/validation/validation.nc``). Exponents are in nats per time step. At the
-default settings the computation takes about 10-20 s on one idle CPU core (the engine's per-step
-overhead dominates: 2 x 3,000 map steps, 1,500 Gaussian-product steps, 6 x 400 tanh-RNN steps).
+default settings the computation takes about 5-30 s on one CPU core (the engine's per-step
+overhead dominates: 2 x 6,000 map steps, 2,000 Gaussian-product steps, 6 x 400 tanh-RNN steps).
 """
 
 from __future__ import annotations
@@ -87,11 +87,11 @@ def _tanh_precision(hidden_size, trajectories, steps, warmup_steps, gain, seed):
 
 def compute_validation(
     *,
-    map_steps: int = 3_000,
+    map_steps: int = 6_000,
     map_trajectories: int = 32,
     record_every: int = 50,
     gaussian_size: int = 10,
-    gaussian_steps: int = 1_500,
+    gaussian_steps: int = 2_000,
     gaussian_trajectories: int = 32,
     tanh_hidden_size: int = 16,
     tanh_steps: int = 400,
