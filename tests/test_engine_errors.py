@@ -28,7 +28,7 @@ def test_inputs_of_wrong_rank_are_refused(rnn, inputs):
 
 
 def test_integer_inputs_are_refused(rnn, inputs):
-    with pytest.raises(InputError, match="floating point"):
+    with pytest.raises(InputError, match="float32 or float64"):
         lyapunov_spectrum(rnn, inputs.long())
 
 
@@ -120,3 +120,21 @@ def test_dead_direction_is_warned_once_per_computation():
     with pytest.warns(DeadDirectionWarning, match="first at step 0") as record:
         lyapunov_spectrum(singular, torch.zeros(2, 30, 0, dtype=torch.float64))
     assert len(record) == 1
+
+
+def test_inputs_with_wrong_feature_size_are_refused(rnn):
+    with pytest.raises(InputError, match="expects input_size = 2"):
+        lyapunov_spectrum(rnn, torch.zeros(1, 5, 3, dtype=torch.float64))
+
+
+def test_step_failing_on_mismatched_inputs_is_an_input_error():
+    weight = torch.ones(2, 1, dtype=torch.float64)
+
+    class UndeclaredInputSize:
+        state_size = 2
+
+        def step(self, state, x):
+            return torch.tanh(state + x @ weight.T)
+
+    with pytest.raises(InputError, match="failed on the first step"):
+        lyapunov_spectrum(UndeclaredInputSize(), torch.zeros(1, 5, 0, dtype=torch.float64))

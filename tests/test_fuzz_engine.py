@@ -129,8 +129,7 @@ def test_engine_returns_finite_spectrum_or_documented_error(case):
 
 @settings(max_examples=100, deadline=None, derandomize=True, database=None)
 @given(st.one_of(
-    # float16 is left out: the engine accepts it and then fails in QR (reported; see the xfail below).
-    hnp.arrays(st.sampled_from([np.int64, np.bool_, np.complex64]), hnp.array_shapes(min_dims=0, max_dims=4, max_side=3)),
+    hnp.arrays(st.sampled_from([np.int64, np.bool_, np.complex64, np.float16]), hnp.array_shapes(min_dims=0, max_dims=4, max_side=3)),
     hnp.arrays(np.float64, hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=3)),
     st.lists(st.floats(), max_size=3), st.none(), st.text(max_size=3),
 ))
@@ -139,8 +138,6 @@ def test_engine_refuses_malformed_inputs_with_input_error(inputs):
     event(check_spectrum_or_documented_error(lambda: lyapunov_spectrum(system, inputs)))
 
 
-@pytest.mark.xfail(strict=True, raises=NotImplementedError,
-                   reason="engine bug (reported): float16 inputs pass the dtype check, then torch.linalg.qr has no Half kernel")
 def test_half_precision_inputs_get_input_error():
     from rnn_lyapunov.registry import get_architecture
 

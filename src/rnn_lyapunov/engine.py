@@ -74,6 +74,7 @@ def lyapunov_spectrum(
     n_exponents = _check_n_exponents(n_exponents, state_size)
     _check_schedule(warmup_steps, reorthonormalize_every, record_every, time_steps)
     _check_parameters_match(system, inputs)
+    _check_input_size(system, inputs)
     state = _initial_state(system, initial_state, batch, inputs)
 
     frame = initial_frame(state_size, n_exponents, dtype=inputs.dtype, device=inputs.device)
@@ -86,7 +87,10 @@ def lyapunov_spectrum(
 
     with torch.no_grad():
         for time_index in tqdm(range(time_steps), disable=not progress, desc="Lyapunov spectrum", unit="step"):
-            state, frame = advance(state, inputs[:, time_index], frame)
+            if time_index == 0:
+                state, frame = _first_step(advance, state, inputs, frame)
+            else:
+                state, frame = advance(state, inputs[:, time_index], frame)
             _check_finite_state(state, time_index)
             steps_since_qr += 1
             last_warmup_step = time_index == warmup_steps - 1
@@ -180,8 +184,9 @@ def _check_inputs(inputs) -> torch.Tensor:
             f"inputs must have shape (batch, time, input_size), got {tuple(inputs.shape)}; for an "
             "autonomous map pass torch.zeros(batch, time, 0)."
         )
-    if not inputs.is_floating_point():
-        raise InputError(f"inputs must be floating point (float32 or float64), got {inputs.dtype}")
+    if inputs.dtype not in (torch.float32, torch.float64):
+        # float16/bfloat16 have no batched QR kernel and would lose the small exponents anyway.
+        raise InputError(f"inputs must be float32 or float64, got {inputs.dtype}; convert with inputs.float() or inputs.double()")
     if inputs.shape[0] == 0 or inputs.shape[1] == 0:
         raise InputError(f"inputs need at least one trajectory and one time step, got shape {tuple(inputs.shape)}")
     bad = ~torch.isfinite(inputs)
@@ -239,6 +244,27 @@ def _check_parameters_match(system, inputs: torch.Tensor) -> None:
                 f"the system's parameters are on {parameter.device} but inputs are on {inputs.device}; "
                 "move one to the other's device."
             )
+
+
+def _check_input_size(system, inputs: torch.Tensor) -> None:
+    input_size = getattr(system, "input_size", None)
+    if isinstance(input_size, (int, np.integer)) and not isinstance(input_size, bool) and input_size != inputs.shape[2]:
+        raise InputError(
+            f"inputs have {inputs.shape[2]} features per step but the system expects input_size = {input_size}; "
+            "pass inputs of shape (batch, time, input_size)."
+        )
+
+
+def _first_step(advance, state, inputs, frame):
+    """The first step, where a shape or dtype mismatch between system and inputs shows up."""
+    try:
+        return advance(state, inputs[:, 0], frame)
+    except (RuntimeError, TypeError, IndexError) as error:
+        raise InputError(
+            f"system.step failed on the first step with state {tuple(state.shape)} and inputs "
+            f"{tuple(inputs.shape)} ({inputs.dtype}): {error}. Check that the inputs' feature size and dtype "
+            "match the system."
+        ) from error
 
 
 def _initial_state(system, initial_state, batch: int, inputs: torch.Tensor) -> torch.Tensor:
