@@ -8,6 +8,7 @@ and what is allowed, so a typo in a YAML file is caught before any training star
 from __future__ import annotations
 
 import copy
+import math
 import os
 from pathlib import Path
 
@@ -107,8 +108,11 @@ def _validator():
 
     base = jsonschema.Draft202012Validator
     # JSON Schema counts 3.0 as an integer; a hidden size of 3.0 would break torch, so refuse it.
-    checker = base.TYPE_CHECKER.redefine(
-        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool))
+    # NaN and inf pass every bound check (comparisons with NaN are false), so they are no numbers here.
+    checker = base.TYPE_CHECKER.redefine_many({
+        "integer": lambda _, value: isinstance(value, int) and not isinstance(value, bool),
+        "number": lambda _, value: isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+    })
     return jsonschema.validators.extend(base, type_checker=checker)(SCHEMA)
 
 
