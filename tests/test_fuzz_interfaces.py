@@ -132,7 +132,6 @@ def test_run_config_validator_returns_a_complete_config_or_input_error(config):
     event("valid")
 
 
-@pytest.mark.xfail(strict=True, reason="run_config bug (reported): JSON-schema bounds do not exclude NaN or inf")
 @pytest.mark.parametrize("key, value", [("learning_rate", math.nan), ("learning_rate", math.inf),
                                         ("dropout", math.nan), ("grad_clip", math.nan), ("grad_clip", math.inf),
                                         ("momentum", math.nan)])
@@ -238,9 +237,6 @@ def test_truncated_sweep_file_gives_input_error(tmp_path_factory, cut):
         load_sweep(path)
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="sweep bug (reported): load_sweep catches OSError/ValueError/RuntimeError, but netCDF4 raises "
-                          "AttributeError for a damaged attribute header (seen when fuzzing single-byte flips)")
 def test_sweep_file_with_a_damaged_attribute_gives_input_error(tmp_path, monkeypatch):
     import xarray as xr
 

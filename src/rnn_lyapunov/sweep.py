@@ -147,14 +147,19 @@ def _hyperparameters(dataset) -> dict:
     return {name: coord.item() for name, coord in dataset.coords.items() if coord.ndim == 0}
 
 
-def _open_run(path):
+def _read_netcdf(path, *, remedy: str):
+    """The whole file loaded into memory and closed; InputError (with ``remedy``) if it cannot be read."""
     import xarray as xr
 
     try:
         with xr.open_dataset(path, engine="netcdf4") as opened:
-            dataset = opened.load()
-    except (OSError, ValueError, RuntimeError) as error:
-        raise InputError(f"cannot read per-run file {path}: {error}. Re-run its training job.") from error
+            return opened.load()
+    except Exception as error:  # noqa: BLE001 - netCDF4 raises AttributeError, KeyError, ... for damaged files
+        raise InputError(f"{path} is not a readable NetCDF file (corrupted or another format): {error}. {remedy}") from error
+
+
+def _open_run(path):
+    dataset = _read_netcdf(path, remedy="Re-run its training job.")
     if EXPONENT_VARIABLE not in dataset.data_vars or "run_id" not in dataset.coords:
         raise InputError(
             f"{path} is not a per-run spectrum file of rnn-lyapunov (no {EXPONENT_VARIABLE!r} "
@@ -225,19 +230,10 @@ def load_sweep(path: str | os.PathLike) -> "xr.Dataset":
     The data are loaded into memory and the file is closed. Raises InputError if the file is
     missing, is not a readable NetCDF file, or lacks the ``rnn_lyapunov_sweep`` attribute.
     """
-    import xarray as xr
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"sweep file {path} does not exist; run `snakemake results/spectra/sweep.nc` first.")
-    try:
-        with xr.open_dataset(path, engine="netcdf4") as opened:
-            dataset = opened.load()
-    except (OSError, ValueError, RuntimeError) as error:
-        raise InputError(
-            f"{path} is not a readable NetCDF file (corrupted or another format): {error}. "
-            "Delete it and re-run `snakemake results/spectra/sweep.nc`."
-        ) from error
+    dataset = _read_netcdf(path, remedy="Delete it and re-run `snakemake results/spectra/sweep.nc`.")
     if dataset.attrs.get(SWEEP_ATTRIBUTE) != 1:
         raise InputError(
             f"{path} is a NetCDF file but not an rnn-lyapunov sweep (attribute {SWEEP_ATTRIBUTE!r} "
