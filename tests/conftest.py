@@ -2,6 +2,16 @@ import pytest
 import torch
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """The tests run thousands of tiny matrix products and QRs, which several OpenMP threads slow
+    down (up to ~100x on a busy machine) instead of speeding up."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def _deterministic_torch():
     """Each test starts from the same global RNG state and restores the default dtype."""

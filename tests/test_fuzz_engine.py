@@ -22,16 +22,6 @@ from rnn_lyapunov.engine import DeadDirectionWarning
 from rnn_lyapunov.errors import InputError, NonFiniteStateError
 
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Thousands of tiny QR steps: with several OpenMP threads on a busy machine each takes ~20 ms instead of ~10 us."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 FUZZ_SETTINGS = settings(max_examples=200, deadline=None, derandomize=True, database=None,
                          suppress_health_check=[HealthCheck.too_slow])
 SPECIAL_VALUES = [0.0, -0.0, math.nan, math.inf, -math.inf, 1e30, -1e30, 1e-300, 3.4e38]

@@ -26,15 +26,6 @@ FUZZ = dict(deadline=None, derandomize=True, database=None, suppress_health_chec
 SPECIAL_FACTORS = [1.0, 1.0, 1.0, 0.0, 1e30, -1e30, math.nan, math.inf]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Many tiny QR steps: one thread avoids OpenMP spin-waiting on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # --- from_torch --------------------------------------------------------------------------------
 
 @st.composite

@@ -10,15 +10,6 @@ from rnn_lyapunov import available_architectures, create_model, from_torch, lyap
 ARCHITECTURES = available_architectures()
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """These tests use many tiny matrix products, which oversubscribed threads slow down ~100x on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _inputs(batch, steps, input_size, seed=1):
     generator = torch.Generator().manual_seed(seed)
     return torch.randn(batch, steps, input_size, generator=generator, dtype=torch.float64)

@@ -12,14 +12,6 @@ INPUT_SIZE, HIDDEN_SIZE, BATCH, STEPS = 3, 5, 4, 6
 TOLERANCE = {torch.float32: 1e-6, torch.float64: 1e-12}
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """These tests use many tiny matrix products, which oversubscribed threads slow down ~100x on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 MODULES = {
     "rnn-tanh": lambda **kw: nn.RNN(INPUT_SIZE, HIDDEN_SIZE, nonlinearity="tanh", **kw),
     "rnn-relu": lambda **kw: nn.RNN(INPUT_SIZE, HIDDEN_SIZE, nonlinearity="relu", **kw),
