@@ -77,11 +77,9 @@ class LSTM(RecurrentArchitecture):
         the column-major layout the engine's QR uses. With at least state_size tangents, J is formed instead.
         """
         if tangents.shape[2] >= self.state_size:
-            # A full frame: forming J once and one batched product is cheaper than pushing every
-            # tangent through the four gate blocks (measured in benchmarks/bench_architectures.py).
-            # (V^T J^T)^T: both factors contiguous and a column-major result, the layout QR wants.
-            transposed_jacobian = self.jacobian(state, x).transpose(1, 2)
-            return self.step(state, x), torch.bmm(tangents.transpose(1, 2), transposed_jacobian).transpose(1, 2)
+            # A full frame: forming J once is cheaper than pushing every tangent through the four
+            # gate blocks (measured in benchmarks/bench_architectures.py).
+            return self.step_with_formed_jacobian(state, x, tangents)
         size, layer_input, input_rows, blocks, row_blocks = self.hidden_size, x, None, [], []
         rows = tangents.transpose(1, 2)
         for layer in range(self.num_layers):

@@ -165,6 +165,16 @@ class RecurrentArchitecture(nn.Module):
         """One time step: state (batch, state_size), x (batch, input_size) -> (batch, state_size)."""
         raise NotImplementedError
 
+    def step_with_formed_jacobian(self, state: torch.Tensor, x: torch.Tensor, tangents: torch.Tensor):
+        """Next state and J @ tangents by forming J (needs ``jacobian``).
+
+        For a full frame (tangents (batch, state_size, k >= state_size)) this is cheaper than pushing
+        every tangent through the gates. Computed as (V^T J^T)^T: both factors contiguous and a
+        column-major result, the layout the engine's QR wants.
+        """
+        transposed_jacobian = self.jacobian(state, x).transpose(1, 2)
+        return self.step(state, x), torch.bmm(tangents.transpose(1, 2), transposed_jacobian).transpose(1, 2)
+
     def output(self, state: torch.Tensor) -> torch.Tensor:
         """Features for the readout: the last layer's ``h``, (batch, hidden_size).
 
