@@ -174,3 +174,15 @@ def test_every_plot_axis_is_labelled(sweep, name):
             assert ax.get_ylabel()
         else:
             assert ax.get_ylabel(), ax.get_xlabel()
+
+
+def test_epochs_without_a_spectrum_are_skipped(sweep):
+    # Like spectrum.epochs = [1, 3, 4]: no spectrum at epoch 2, though the losses are recorded.
+    gap = sweep.copy(deep=True)
+    for name in ("lyapunov_exponents", "lyapunov_exponents_per_trajectory", "lyapunov_stderr"):
+        gap[name].loc[{"epoch": 2}] = np.nan
+    early = sweep_data.early_spectrum_epoch(gap, 2)
+    assert (early.drop_sel(run="gru-scale1.5-lr0.01").values == 3).all()
+    assert np.isnan(early.sel(run="gru-scale1.5-lr0.01"))  # stopped after epoch 2: nothing left
+    table = stability_correlations(gap, early_epoch=2)
+    assert (table["n_runs"] == sweep.sizes["run"] - 1).all()  # the run that stopped at epoch 2 has none
