@@ -31,6 +31,12 @@ def _check_directory_writable(directory: Path) -> None:
         )
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, make_parents: bool = False):
     """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
@@ -50,6 +56,8 @@ def atomic_path(path: str | os.PathLike, *, make_parents: bool = False):
         yield Path(temporary)
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
+        # mkstemp creates the file private (0600); give it the permissions a plain open() would.
+        os.chmod(temporary, 0o666 & ~_current_umask())
         os.replace(temporary, final)
     finally:
         with contextlib.suppress(FileNotFoundError):
