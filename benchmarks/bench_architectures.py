@@ -30,8 +30,8 @@ import torch
 from torch import nn
 
 from rnn_lyapunov import from_torch, lyapunov_spectrum
-from rnn_lyapunov.engine import initial_frame
-from rnn_lyapunov.tangents import autodiff_propagator, jacobian_propagator
+from rnn_lyapunov.engine.lyapunov import initial_frame
+from rnn_lyapunov.engine.tangents import autodiff_propagator, jacobian_propagator
 
 
 class _AutodiffOnly:

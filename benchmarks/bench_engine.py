@@ -25,7 +25,7 @@ import time
 import torch
 
 from rnn_lyapunov import lyapunov_spectrum
-from rnn_lyapunov.systems import TanhRNN
+from rnn_lyapunov.engine.systems import TanhRNN
 
 BATCH = 16
 INPUT_SIZE = 8
@@ -125,7 +125,7 @@ def accuracy_table(hidden_size, steps):
 MEMORY_PROBE = """
 import resource, sys, torch
 from rnn_lyapunov import lyapunov_spectrum
-from rnn_lyapunov.systems import TanhRNN
+from rnn_lyapunov.engine.systems import TanhRNN
 hidden_size, steps = int(sys.argv[1]), int(sys.argv[2])
 rnn = TanhRNN(hidden_size, 8, gain=1.5, seed=0)
 inputs = rnn.random_inputs(16, steps, generator=torch.Generator().manual_seed(1), dtype=torch.float32)

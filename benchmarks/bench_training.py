@@ -19,7 +19,7 @@ import yaml
 
 from rnn_lyapunov import training
 from rnn_lyapunov.datasets import prepare_dataset
-from rnn_lyapunov.sweep import expand_sweep
+from rnn_lyapunov.config.sweep import expand_sweep
 
 SCENARIOS = {
     "defaults (signal_copy, delay 20)": {},

@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnn_lyapunov.architecture import RecurrentArchitecture
+from rnn_lyapunov.architectures.base import RecurrentArchitecture
 from rnn_lyapunov.errors import InputError
-from rnn_lyapunov.registry import register_architecture
+from rnn_lyapunov.architectures.registry import register_architecture
 
 
 @register_architecture("cornn")

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnn_lyapunov.architecture import RecurrentArchitecture
-from rnn_lyapunov.registry import register_architecture
+from rnn_lyapunov.architectures.base import RecurrentArchitecture
+from rnn_lyapunov.architectures.registry import register_architecture
 
 
 @register_architecture("gru")

@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 
 from rnn_lyapunov import available_architectures, check_jacobian, create_model
 from rnn_lyapunov.errors import InputError
-from rnn_lyapunov.jacobian_check import autograd_jacobian
-from rnn_lyapunov.registry import get_architecture
+from rnn_lyapunov.engine.jacobian_check import autograd_jacobian
+from rnn_lyapunov.architectures.registry import get_architecture
 
 ARCHITECTURES = available_architectures()
 WITH_JACOBIAN = [name for name in ARCHITECTURES if callable(getattr(get_architecture(name), "jacobian", None))]

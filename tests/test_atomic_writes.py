@@ -1,7 +1,7 @@
 """Never lose data: a writer killed (SIGKILL) in the middle of a write leaves the previous file intact.
 
 Each test starts a child Python process that overwrites ``target`` through one of the atomic
-helpers of ``rnn_lyapunov.storage``. The child is made to stall in the middle of the write (after
+helpers of ``rnn_lyapunov.io.storage``. The child is made to stall in the middle of the write (after
 real bytes have reached the temporary file) and announces that on stdout; the test then kills it
 with SIGKILL, which no ``finally`` block survives, and checks that ``target`` still holds exactly
 the previous content and that nothing else appeared under its name.
@@ -34,7 +34,7 @@ def stall():
 WRITERS = {
     # Raw bytes through atomic_path: one chunk written and flushed, then the writer stalls.
     "atomic_path": """
-from rnn_lyapunov.storage import atomic_path
+from rnn_lyapunov.io.storage import atomic_path
 with atomic_path(target) as temporary:
     with open(temporary, "wb") as handle:
         handle.write(b"new" * 1_000_000)
@@ -45,7 +45,7 @@ with atomic_path(target) as temporary:
     "save_torch_atomic": """
 import io
 import torch
-from rnn_lyapunov.storage import save_torch_atomic
+from rnn_lyapunov.io.storage import save_torch_atomic
 
 class StallAfterOneMegabyte(io.FileIO):
     def write(self, data):
@@ -64,7 +64,7 @@ save_torch_atomic({"weights": torch.ones(1_000_000)}, target)
 import numpy as np
 import xarray as xr
 from xarray.backends import netCDF4_
-from rnn_lyapunov.storage import write_netcdf_atomic
+from rnn_lyapunov.io.storage import write_netcdf_atomic
 
 original_setitem = netCDF4_.NetCDF4ArrayWrapper.__setitem__
 def setitem_then_stall(self, key, value):

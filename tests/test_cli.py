@@ -9,13 +9,13 @@ import pytest
 import torch
 import xarray as xr
 
-from rnn_lyapunov import cli
+from rnn_lyapunov.cli import commands as cli
 from rnn_lyapunov.datasets import describe_datasets, prepare_dataset
-from rnn_lyapunov.engine import lyapunov_spectrum
-from rnn_lyapunov.model import create_model
-from rnn_lyapunov.registry import describe_architectures
-from rnn_lyapunov.spectrum import UNITS
-from rnn_lyapunov.torch_interop import from_torch
+from rnn_lyapunov.engine.lyapunov import lyapunov_spectrum
+from rnn_lyapunov.architectures.model import create_model
+from rnn_lyapunov.architectures.registry import describe_architectures
+from rnn_lyapunov.engine.spectrum import UNITS
+from rnn_lyapunov.architectures.torch_interop import from_torch
 
 
 def run(capsys, *argv):
@@ -171,7 +171,7 @@ def test_internal_error_exits_1_with_a_hint_and_no_traceback(capsys, files, monk
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("rnn_lyapunov.engine.lyapunov_spectrum", broken)
+    monkeypatch.setattr("rnn_lyapunov.engine.lyapunov.lyapunov_spectrum", broken)
     code, _, err = run(capsys, *spectrum_argv(files))
     assert code == 1
     assert "internal error: RuntimeError: boom" in err and "--debug" in err and "Traceback" not in err
@@ -181,7 +181,7 @@ def test_debug_shows_the_traceback(capsys, files, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("rnn_lyapunov.engine.lyapunov_spectrum", broken)
+    monkeypatch.setattr("rnn_lyapunov.engine.lyapunov.lyapunov_spectrum", broken)
     code, _, err = run(capsys, "--debug", *spectrum_argv(files))
     assert code == 1 and "Traceback" in err
 
@@ -195,8 +195,8 @@ def test_usage_error_exits_2(capsys):
 
 PLUGIN = """
 import torch
-from rnn_lyapunov.architecture import RecurrentArchitecture
-from rnn_lyapunov.registry import register_architecture
+from rnn_lyapunov.architectures.base import RecurrentArchitecture
+from rnn_lyapunov.architectures.registry import register_architecture
 
 
 @register_architecture("leaky_probe")
@@ -258,7 +258,7 @@ def test_dead_directions_give_minus_infinity_and_a_single_warning_line(capsys, t
 
 
 def test_spectrum_reads_the_model_from_a_training_checkpoint(capsys, tmp_path):
-    from rnn_lyapunov.training import train_run
+    from rnn_lyapunov.training.loop import train_run
 
     config = {"run_id": "ckpt", "dataset": "adding", "architecture": "gru", "hidden_size": 3, "epochs": 1,
               "batch_size": 16, "device": "cpu", "threads": 1,
@@ -302,7 +302,7 @@ def test_ctrl_c_exits_130_with_a_note_that_no_file_is_partial(capsys, files, mon
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("rnn_lyapunov.engine.lyapunov_spectrum", interrupted)
+    monkeypatch.setattr("rnn_lyapunov.engine.lyapunov.lyapunov_spectrum", interrupted)
     code, _, err = run(capsys, *spectrum_argv(files))
     assert code == 130 and "interrupted" in err and "atomically" in err
     assert not (files / "out.nc").exists()

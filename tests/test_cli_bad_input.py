@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from rnn_lyapunov import cli
+from rnn_lyapunov.cli import commands as cli
 
 PREVIOUS = b"previous result, must survive\n"
 
@@ -217,7 +217,7 @@ def test_cuda_without_a_gpu_is_refused(capsys, workspace):
 # --- output path -------------------------------------------------------------------------------
 
 def test_output_in_a_missing_directory_is_refused_before_computing(capsys, workspace, monkeypatch):
-    monkeypatch.setattr("rnn_lyapunov.engine.lyapunov_spectrum", pytest.fail)
+    monkeypatch.setattr("rnn_lyapunov.engine.lyapunov.lyapunov_spectrum", pytest.fail)
     assert_input_error(capsys, spectrum(workspace, out="missing/out.nc"), "does not exist", "mkdir -p", workspace=workspace)
     assert not (workspace / "missing").exists()
 
@@ -267,7 +267,7 @@ def test_missing_train_config_file_is_named(capsys, workspace):
 
 def test_load_sweep_refuses_a_spectrum_file_of_ours_that_is_not_a_sweep_and_leaves_it_untouched(capsys, workspace):
     from rnn_lyapunov.errors import InputError
-    from rnn_lyapunov.sweep import load_sweep
+    from rnn_lyapunov.config.sweep import load_sweep
 
     assert cli.main(spectrum(workspace, "-q", out="spectrum.nc")) == 0
     before = (workspace / "spectrum.nc").read_bytes()
@@ -277,7 +277,7 @@ def test_load_sweep_refuses_a_spectrum_file_of_ours_that_is_not_a_sweep_and_leav
 
 
 def test_train_output_in_a_missing_directory_is_refused_before_training(capsys, workspace, monkeypatch):
-    monkeypatch.setattr("rnn_lyapunov.training.train_run", pytest.fail)
+    monkeypatch.setattr("rnn_lyapunov.training.loop.train_run", pytest.fail)
     (workspace / "run.yaml").write_text("epochs: 1\n")
     code = cli.main(["train", "--config", str(workspace / "run.yaml"), "--out", str(workspace / "missing" / "run.nc")])
     err = capsys.readouterr().err
@@ -301,7 +301,7 @@ def test_inputs_file_with_a_pickle_that_would_run_code_is_refused_and_runs_nothi
 
 
 def test_sequence_model_state_dict_mismatch_names_the_key_with_its_prefix(capsys, workspace):
-    from rnn_lyapunov.model import create_model
+    from rnn_lyapunov.architectures.model import create_model
 
     torch.save(create_model("gru", input_size=1, hidden_size=2, output_size=1).state_dict(), workspace / "model.pt")
     assert_input_error(capsys, spectrum(workspace, architecture="lstm", weights="model.pt"),

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnn_lyapunov.datasets import build_dataset
-from rnn_lyapunov.run_config import validate_run_config
+from rnn_lyapunov.config.run_config import validate_run_config
 
 FAST = settings(max_examples=25, deadline=None)
 

@@ -6,8 +6,8 @@ import torch
 import xarray as xr
 import yaml
 
-from rnn_lyapunov import cli
-from rnn_lyapunov.sweep import expand_sweep
+from rnn_lyapunov.cli import commands as cli
+from rnn_lyapunov.config.sweep import expand_sweep
 
 
 def data_variables(path) -> dict:

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from rnn_lyapunov import NonFiniteStateError, lyapunov_spectrum
-from rnn_lyapunov.engine import DeadDirectionWarning
+from rnn_lyapunov.engine.lyapunov import DeadDirectionWarning
 from rnn_lyapunov.errors import InputError
-from rnn_lyapunov.systems import LinearMap, TanhRNN
+from rnn_lyapunov.engine.systems import LinearMap, TanhRNN
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rnn_lyapunov import lyapunov_spectrum
-from rnn_lyapunov.systems import GaussianProductMap, HenonMap, LinearMap, LogisticMap
+from rnn_lyapunov.engine.systems import GaussianProductMap, HenonMap, LinearMap, LogisticMap
 
 HENON_REFERENCE = (0.41922, -1.62319)  # Sprott, Chaos and Time-Series Analysis (2003)
 

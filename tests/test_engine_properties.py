@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnn_lyapunov import lyapunov_spectrum
-from rnn_lyapunov.systems import TanhRNN
+from rnn_lyapunov.engine.systems import TanhRNN
 
 
 def mean_log_abs_det_jacobian(system, inputs, warmup_steps):

@@ -8,11 +8,11 @@ import pytest
 
 from rnn_lyapunov.errors import InputError
 from rnn_lyapunov.figures import FIGURES, SWEEP_FIGURES, stability_correlations
-from rnn_lyapunov.figures import sweep_data
+from rnn_lyapunov.analysis import sweep_data
 from rnn_lyapunov.figures.render import load_figure_input, render_figure, write_stability_correlations
 from rnn_lyapunov.figures.synthetic import synthetic_sweep
-from rnn_lyapunov.storage import write_netcdf_atomic
-from rnn_lyapunov.sweep import load_sweep
+from rnn_lyapunov.io.storage import write_netcdf_atomic
+from rnn_lyapunov.config.sweep import load_sweep
 
 REPORT_DIR = Path(__file__).resolve().parents[1] / "workflow" / "report"
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.decomposition import PCA
 
-from rnn_lyapunov.figures import features
+from rnn_lyapunov.analysis import features
 from rnn_lyapunov.figures.convergence import subsampled_standard_error
 from rnn_lyapunov.figures.stability_readout import principal_components
 

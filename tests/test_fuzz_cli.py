@@ -14,7 +14,7 @@ import xarray as xr
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from rnn_lyapunov import cli
+from rnn_lyapunov.cli import commands as cli
 
 PREVIOUS = b"previous result\n"
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from rnn_lyapunov import lyapunov_spectrum
-from rnn_lyapunov.engine import DeadDirectionWarning
+from rnn_lyapunov.engine.lyapunov import DeadDirectionWarning
 from rnn_lyapunov.errors import InputError, NonFiniteStateError
 
 
@@ -129,7 +129,7 @@ def test_engine_refuses_malformed_inputs_with_input_error(inputs):
 
 
 def test_half_precision_inputs_get_input_error():
-    from rnn_lyapunov.registry import get_architecture
+    from rnn_lyapunov.architectures.registry import get_architecture
 
     core = get_architecture("rnn")(input_size=2, hidden_size=3).half()
     with pytest.raises(InputError):

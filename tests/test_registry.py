@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from rnn_lyapunov import available_architectures, register_architecture
-from rnn_lyapunov import registry
-from rnn_lyapunov.architecture import RecurrentArchitecture
+from rnn_lyapunov.architectures import registry
+from rnn_lyapunov.architectures.base import RecurrentArchitecture
 from rnn_lyapunov.errors import InputError
-from rnn_lyapunov.registry import (
+from rnn_lyapunov.architectures.registry import (
     PluginLoadWarning,
     PluginRegistrationError,
     describe_architectures,
@@ -24,8 +24,8 @@ BUILT_IN = {"rnn", "lstm", "gru", "cornn"}
 PLUGIN_SOURCE = textwrap.dedent(
     '''
     import torch
-    from rnn_lyapunov.architecture import RecurrentArchitecture
-    from rnn_lyapunov.registry import register_architecture
+    from rnn_lyapunov.architectures.base import RecurrentArchitecture
+    from rnn_lyapunov.architectures.registry import register_architecture
 
 
     @register_architecture("{name}")

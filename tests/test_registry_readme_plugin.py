@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from rnn_lyapunov import available_architectures, check_jacobian, create_model
-from rnn_lyapunov import registry
-from rnn_lyapunov.registry import load_plugin_paths
+from rnn_lyapunov.architectures import registry
+from rnn_lyapunov.architectures.registry import load_plugin_paths
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

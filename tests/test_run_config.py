@@ -6,7 +6,7 @@ import json
 import pytest
 
 from rnn_lyapunov.errors import InputError
-from rnn_lyapunov.run_config import DEFAULTS, load_run_config, validate_run_config
+from rnn_lyapunov.config.run_config import DEFAULTS, load_run_config, validate_run_config
 
 
 def test_an_empty_config_gets_every_default():

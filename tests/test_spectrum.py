@@ -7,9 +7,9 @@ import torch
 import xarray as xr
 
 from rnn_lyapunov import Spectrum, lyapunov_spectrum
-from rnn_lyapunov.spectrum import kaplan_yorke_dimension
-from rnn_lyapunov.storage import write_netcdf_atomic
-from rnn_lyapunov.systems import TanhRNN
+from rnn_lyapunov.engine.spectrum import kaplan_yorke_dimension
+from rnn_lyapunov.io.storage import write_netcdf_atomic
+from rnn_lyapunov.engine.systems import TanhRNN
 
 
 @pytest.mark.parametrize(

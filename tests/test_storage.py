@@ -6,7 +6,7 @@ import stat
 import pytest
 
 from rnn_lyapunov.errors import InputError
-from rnn_lyapunov.storage import atomic_path, write_text_atomic
+from rnn_lyapunov.io.storage import atomic_path, write_text_atomic
 
 
 def test_atomically_written_file_has_the_permissions_of_a_plain_open(tmp_path):

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 import rnn_lyapunov
 from rnn_lyapunov.errors import InputError
-from rnn_lyapunov.storage import write_netcdf_atomic
-from rnn_lyapunov.sweep import check_available, combine_runs, describe_schema_error, discard_stale_checkpoint, expand_sweep, load_sweep, write_sweep
+from rnn_lyapunov.io.storage import write_netcdf_atomic
+from rnn_lyapunov.config.sweep import check_available, combine_runs, describe_schema_error, discard_stale_checkpoint, expand_sweep, load_sweep, write_sweep
 
 
 def sweep_config(**sweep_overrides):
@@ -270,7 +270,7 @@ def checkpoint_of(run, path, epoch=1):
     """A checkpoint file holding what discard_stale_checkpoint reads: the run's validated config."""
     import torch
 
-    from rnn_lyapunov.run_config import validate_run_config
+    from rnn_lyapunov.config.run_config import validate_run_config
 
     path.mkdir(parents=True, exist_ok=True)
     torch.save({"format": 1, "config": validate_run_config(run), "epoch": epoch}, path / "checkpoint.pt")

@@ -10,11 +10,11 @@ import xarray as xr
 import yaml
 
 from rnn_lyapunov.datasets import build_dataset, prepare_dataset
-from rnn_lyapunov.engine import lyapunov_spectrum
+from rnn_lyapunov.engine.lyapunov import lyapunov_spectrum
 from rnn_lyapunov.errors import InputError
-from rnn_lyapunov.model import create_model
-from rnn_lyapunov.spectrum import UNITS
-from rnn_lyapunov.training import spectrum_inputs, train_from_config_file, train_run
+from rnn_lyapunov.architectures.model import create_model
+from rnn_lyapunov.engine.spectrum import UNITS
+from rnn_lyapunov.training.loop import spectrum_inputs, train_from_config_file, train_run
 
 SIGNAL_COPY = {"n_train": 256, "n_validation": 64, "n_test": 16, "delay": 5}
 

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from rnn_lyapunov.training import train_run
+from rnn_lyapunov.training.loop import train_run
 
 CONFIG = {
     "run_id": "killed", "dataset": "signal_copy",
@@ -20,7 +20,7 @@ CONFIG = {
 
 TRAIN_IN_SUBPROCESS = """
 import json, sys
-from rnn_lyapunov.training import train_run
+from rnn_lyapunov.training.loop import train_run
 train_run(json.loads(sys.argv[1]), sys.argv[2], sys.argv[3])
 """
 

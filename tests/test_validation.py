@@ -9,8 +9,8 @@ from scipy.special import digamma
 from rnn_lyapunov.errors import InputError
 from rnn_lyapunov.figures import validation as validation_figure
 from rnn_lyapunov.figures.render import load_figure_input, render_figure
-from rnn_lyapunov.storage import write_netcdf_atomic
-from rnn_lyapunov.validation import compute_validation, newman_exponents
+from rnn_lyapunov.io.storage import write_netcdf_atomic
+from rnn_lyapunov.analysis.validation import compute_validation, newman_exponents
 
 
 @pytest.fixture(scope="module")

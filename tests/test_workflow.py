@@ -78,7 +78,7 @@ def test_dry_run_of_the_paper_config_lists_every_run_with_a_gpu(workflow_copy):
 
 PLUGIN = """
 from rnn_lyapunov.plugins.rnn import ElmanRNN
-from rnn_lyapunov.registry import register_architecture
+from rnn_lyapunov.architectures.registry import register_architecture
 
 
 @register_architecture("renamed_rnn")

@@ -16,17 +16,17 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 _PUBLIC_NAMES = {
-    "lyapunov_spectrum": "rnn_lyapunov.engine",
-    "Spectrum": "rnn_lyapunov.spectrum",
+    "lyapunov_spectrum": "rnn_lyapunov.engine.lyapunov",
+    "Spectrum": "rnn_lyapunov.engine.spectrum",
     "NonFiniteStateError": "rnn_lyapunov.errors",
-    "register_architecture": "rnn_lyapunov.registry",
-    "available_architectures": "rnn_lyapunov.registry",
-    "create_model": "rnn_lyapunov.model",
-    "from_torch": "rnn_lyapunov.torch_interop",
-    "check_jacobian": "rnn_lyapunov.jacobian_check",
+    "register_architecture": "rnn_lyapunov.architectures.registry",
+    "available_architectures": "rnn_lyapunov.architectures.registry",
+    "create_model": "rnn_lyapunov.architectures.model",
+    "from_torch": "rnn_lyapunov.architectures.torch_interop",
+    "check_jacobian": "rnn_lyapunov.engine.jacobian_check",
     "register_dataset": "rnn_lyapunov.datasets",
     "available_datasets": "rnn_lyapunov.datasets",
-    "load_sweep": "rnn_lyapunov.sweep",
+    "load_sweep": "rnn_lyapunov.config.sweep",
 }
 
 __all__ = ["__version__", *sorted(_PUBLIC_NAMES)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import InputError
+from rnn_lyapunov.errors import InputError
 
 ALLOWED_DEVICES = ("auto", "cpu", "cuda")
 

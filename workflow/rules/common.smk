@@ -1,6 +1,6 @@
 """Config validation, plugin loading and the table of runs, shared by the other .smk files.
 
-Everything worth testing lives in rnn_lyapunov.sweep; this file only wires it to Snakemake.
+Everything worth testing lives in rnn_lyapunov.config.sweep; this file only wires it to Snakemake.
 A bad config stops here, before any job starts, with the key, the value and what is allowed.
 """
 
@@ -10,9 +10,9 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from rnn_lyapunov.errors import InputError
-from rnn_lyapunov.registry import load_plugin_paths
-from rnn_lyapunov.run_config import validate_run_config
-from rnn_lyapunov.sweep import check_available, describe_schema_error, expand_sweep
+from rnn_lyapunov.architectures.registry import load_plugin_paths
+from rnn_lyapunov.config.run_config import validate_run_config
+from rnn_lyapunov.config.sweep import check_available, describe_schema_error, expand_sweep
 
 RESULTS = "results"
 

@@ -10,9 +10,9 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "a")
 
-from rnn_lyapunov.registry import load_plugin_paths
-from rnn_lyapunov.sweep import discard_stale_checkpoint
-from rnn_lyapunov.training import train_run
+from rnn_lyapunov.architectures.registry import load_plugin_paths
+from rnn_lyapunov.config.sweep import discard_stale_checkpoint
+from rnn_lyapunov.training.loop import train_run
 
 load_plugin_paths(snakemake.params.plugin_paths)
 if discard_stale_checkpoint(snakemake.params.run_config, snakemake.params.run_dir):

@@ -6,8 +6,8 @@ import sys
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
 sys.stderr = open(snakemake.log[0], "a")
 
-from rnn_lyapunov.storage import provenance_attributes, write_netcdf_atomic
-from rnn_lyapunov.validation import compute_validation
+from rnn_lyapunov.io.storage import provenance_attributes, write_netcdf_atomic
+from rnn_lyapunov.analysis.validation import compute_validation
 
 dataset = compute_validation()
 dataset.attrs.update(provenance_attributes(device="cpu"))

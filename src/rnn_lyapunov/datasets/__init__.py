@@ -4,8 +4,8 @@ Register a new dataset by subclassing :class:`DatasetBuilder` in a module of thi
 decorating it with ``@register_dataset("name")``; import the module below.
 """
 
-from .base import TASKS, DatasetBuilder, SequenceDataset, Split
-from .registry import (
+from rnn_lyapunov.datasets.base import TASKS, DatasetBuilder, SequenceDataset, Split
+from rnn_lyapunov.datasets.registry import (
     available_datasets,
     build_dataset,
     describe_datasets,
@@ -16,7 +16,7 @@ from .registry import (
 )
 
 # Importing the built-in dataset modules registers them.
-from . import adding, char_text, sequential_digits, signal_copy  # noqa: E402,F401  isort: skip
+from rnn_lyapunov.datasets import adding, char_text, sequential_digits, signal_copy  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "TASKS", "DatasetBuilder", "SequenceDataset", "Split", "available_datasets", "build_dataset",

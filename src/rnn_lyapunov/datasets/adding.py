@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import DatasetBuilder, SequenceDataset, Split, require_positive_int
-from .registry import register_dataset
-from .synthetic import SIZE_OPTIONS, split_generators
+from rnn_lyapunov.datasets.base import DatasetBuilder, SequenceDataset, Split, require_positive_int
+from rnn_lyapunov.datasets.registry import register_dataset
+from rnn_lyapunov.datasets.synthetic import SIZE_OPTIONS, split_generators
 
 
 def _adding_split(n_sequences, rng, sequence_length) -> Split:

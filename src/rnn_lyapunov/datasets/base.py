@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..errors import InputError
+from rnn_lyapunov.errors import InputError
 
 TASKS = ("classification_last_step", "next_token", "regression_last_step")
 SPLITS = ("train", "validation", "test")

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from ..errors import InputError
-from .base import DatasetBuilder, SequenceDataset, Split, require_fraction, require_positive_int
-from .registry import register_dataset
+from rnn_lyapunov.errors import InputError
+from rnn_lyapunov.datasets.base import DatasetBuilder, SequenceDataset, Split, require_fraction, require_positive_int
+from rnn_lyapunov.datasets.registry import register_dataset
 
 UNKNOWN_TOKEN = "\N{REPLACEMENT CHARACTER}"
 

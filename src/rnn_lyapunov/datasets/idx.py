@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from rnn_lyapunov.errors import InputError
 
 IDX_TYPES = {
     0x08: np.dtype(">u1"),

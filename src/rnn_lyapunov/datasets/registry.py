@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from ..errors import InputError
-from ..storage import write_bytes_atomic, write_text_atomic
-from .base import SPLITS, DatasetBuilder, SequenceDataset, Split
+from rnn_lyapunov.errors import InputError
+from rnn_lyapunov.io.storage import write_bytes_atomic, write_text_atomic
+from rnn_lyapunov.datasets.base import SPLITS, DatasetBuilder, SequenceDataset, Split
 
 SPLITS_FILE = "splits.pt"
 METADATA_FILE = "metadata.json"

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import InputError
-from .base import DatasetBuilder, SequenceDataset, Split, require_fraction, shuffled_split_indices
-from .idx import find_idx_file, read_idx
-from .registry import register_dataset
+from rnn_lyapunov.errors import InputError
+from rnn_lyapunov.datasets.base import DatasetBuilder, SequenceDataset, Split, require_fraction, shuffled_split_indices
+from rnn_lyapunov.datasets.idx import find_idx_file, read_idx
+from rnn_lyapunov.datasets.registry import register_dataset
 
 MODES = ("rows", "pixels")
 

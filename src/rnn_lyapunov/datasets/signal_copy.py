@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..errors import InputError
-from .base import DatasetBuilder, SequenceDataset, Split, require_positive_int
-from .registry import register_dataset
-from .synthetic import SIZE_OPTIONS, split_generators
+from rnn_lyapunov.errors import InputError
+from rnn_lyapunov.datasets.base import DatasetBuilder, SequenceDataset, Split, require_positive_int
+from rnn_lyapunov.datasets.registry import register_dataset
+from rnn_lyapunov.datasets.synthetic import SIZE_OPTIONS, split_generators
 
 
 def _recall_split(n_sequences, rng, *, n_symbols, delay, sequence_length, noise_std) -> Split:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import require_positive_int
+from rnn_lyapunov.datasets.base import require_positive_int
 
 SIZE_OPTIONS = {"n_train": 2000, "n_validation": 500, "n_test": 500}
 

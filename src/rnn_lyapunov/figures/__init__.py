@@ -3,17 +3,17 @@
 Each function takes an ``xarray.Dataset`` and returns a ``matplotlib.figure.Figure`` (built without
 pyplot, so no display or global state is needed). Figures 1-5 read the sweep dataset
 (``results/spectra/sweep.nc``, see docs/design.md "Sweep NetCDF"); ``validation`` reads the dataset
-of :func:`rnn_lyapunov.validation.compute_validation`. ``FIGURES`` maps each figure's file stem to
+of :func:`rnn_lyapunov.analysis.validation.compute_validation`. ``FIGURES`` maps each figure's file stem to
 its function; :func:`save_figure` writes a figure atomically (format from the suffix).
 """
 
-from .convergence import convergence
-from .engine_validation import validation
-from .hyperparameter_grid import hyperparameter_grid
-from .spectra_by_architecture import spectra_by_architecture
-from .spectrum_during_training import spectrum_during_training
-from .stability_readout import stability_correlations, stability_readout
-from .style import save_figure
+from rnn_lyapunov.figures.convergence import convergence
+from rnn_lyapunov.figures.engine_validation import validation
+from rnn_lyapunov.figures.hyperparameter_grid import hyperparameter_grid
+from rnn_lyapunov.figures.spectra_by_architecture import spectra_by_architecture
+from rnn_lyapunov.figures.spectrum_during_training import spectrum_during_training
+from rnn_lyapunov.figures.stability_readout import stability_correlations, stability_readout
+from rnn_lyapunov.figures.style import save_figure
 
 #: figure name (file stem) -> function(dataset) -> Figure
 FIGURES = {

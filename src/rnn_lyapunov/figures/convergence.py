@@ -7,7 +7,8 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from . import sweep_data, style
+from rnn_lyapunov.analysis import sweep_data
+from rnn_lyapunov.figures import style
 
 REQUIRED = ("lyapunov_running_estimate", "lyapunov_exponents_per_trajectory", "val_loss")
 

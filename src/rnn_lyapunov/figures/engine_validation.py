@@ -1,4 +1,4 @@
-"""Figure 6: the engine against systems with known exponents (data: rnn_lyapunov.validation)."""
+"""Figure 6: the engine against systems with known exponents (data: rnn_lyapunov.analysis.validation)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from ..errors import InputError
-from . import style
+from rnn_lyapunov.errors import InputError
+from rnn_lyapunov.figures import style
 
 REQUIRED = ("henon_running_estimate", "henon_reference", "logistic_running_estimate", "logistic_reference",
             "gaussian_exponents", "gaussian_stderr", "gaussian_reference", "tanh_abs_error")
@@ -29,7 +29,7 @@ def _running(ax, steps, estimates, references, names, title):
 
 
 def validation(dataset: xr.Dataset) -> Figure:
-    """Four panels from the validation dataset (``rnn_lyapunov.validation.compute_validation``):
+    """Four panels from the validation dataset (``rnn_lyapunov.analysis.validation.compute_validation``):
 
     a, Henon map running estimates minus the references (0.41922, -1.62319); b, logistic map
     (r=4) running estimate minus ln 2; c, products of Gaussian random matrices vs Newman's closed form (mean +/- 1 standard
@@ -40,7 +40,7 @@ def validation(dataset: xr.Dataset) -> Figure:
     if missing:
         raise InputError(
             f"the validation figure needs {missing}, which this dataset lacks; compute it with "
-            "rnn_lyapunov.validation.compute_validation (workflow rule validate_engine)."
+            "rnn_lyapunov.analysis.validation.compute_validation (workflow rule validate_engine)."
         )
     steps = dataset["record_step"].values
     with style.figure_style():

@@ -8,8 +8,9 @@ import seaborn as sns
 import xarray as xr
 from matplotlib.figure import Figure
 
-from . import sweep_data, style
-from .features import FEATURES, feature_table
+from rnn_lyapunov.analysis import sweep_data
+from rnn_lyapunov.figures import style
+from rnn_lyapunov.analysis.features import FEATURES, feature_table
 
 REQUIRED = ("lyapunov_exponents", "val_loss")
 ROW_KEY, COLUMN_KEY = "init_scale", "learning_rate"

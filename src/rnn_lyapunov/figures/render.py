@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import InputError
-from ..storage import write_text_atomic
-from . import FIGURES, save_figure, stability_correlations
+from rnn_lyapunov.errors import InputError
+from rnn_lyapunov.io.storage import write_text_atomic
+from rnn_lyapunov.figures import FIGURES, save_figure, stability_correlations
 
 
 def figure_function(name: str):
@@ -21,10 +21,10 @@ def load_figure_input(name: str, path: str | os.PathLike):
     """The dataset figure ``name`` reads: the validation dataset or the sweep (``load_sweep``)."""
     figure_function(name)
     if name == "validation":
-        from ..validation import load_validation
+        from rnn_lyapunov.analysis.validation import load_validation
 
         return load_validation(path)
-    from ..sweep import load_sweep
+    from rnn_lyapunov.config.sweep import load_sweep
 
     return load_sweep(path)
 

@@ -6,7 +6,8 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from . import sweep_data, style
+from rnn_lyapunov.analysis import sweep_data
+from rnn_lyapunov.figures import style
 
 REQUIRED = ("lyapunov_exponents", "lyapunov_stderr", "val_loss")
 

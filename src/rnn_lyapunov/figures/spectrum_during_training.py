@@ -9,8 +9,9 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from . import sweep_data, style
-from .features import largest_exponent
+from rnn_lyapunov.analysis import sweep_data
+from rnn_lyapunov.figures import style
+from rnn_lyapunov.analysis.features import largest_exponent
 
 REQUIRED = ("lyapunov_exponents", "kaplan_yorke_dimension", "val_loss")
 

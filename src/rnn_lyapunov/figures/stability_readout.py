@@ -12,8 +12,9 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 from scipy.stats import spearmanr
 
-from . import sweep_data, style
-from .features import FEATURES, feature_table
+from rnn_lyapunov.analysis import sweep_data
+from rnn_lyapunov.figures import style
+from rnn_lyapunov.analysis.features import FEATURES, feature_table
 
 REQUIRED = ("lyapunov_exponents", "val_loss")
 PCA_GRID_POINTS = 20

@@ -20,7 +20,8 @@ import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from ..storage import atomic_path
+from rnn_lyapunov.analysis.sweep_data import ordered_architectures  # noqa: F401 - re-exported for the figures
+from rnn_lyapunov.io.storage import atomic_path
 
 #: Sequential colour map (epochs, losses, heatmaps): monotonic lightness, colour-blind safe.
 SEQUENTIAL_CMAP = "cividis"
@@ -34,7 +35,6 @@ KY_LABEL = r"Kaplan-Yorke dim. $D_{KY}$ (dimensions)"
 LARGEST_LABEL = r"largest exponent $\lambda_1$ (nats/step)"
 
 #: Fixed order of the built-in architectures; plugins come after them, alphabetically.
-ARCHITECTURE_ORDER = ("rnn", "lstm", "gru")
 _LINESTYLES = ("-", "--", ":", "-.")
 _MARKERS = ("o", "s", "^", "D", "v", "P")
 
@@ -67,11 +67,6 @@ def new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def ordered_architectures(names) -> list[str]:
-    """Architectures in display order: rnn, lstm, gru, then any plugin names alphabetically."""
-    unique = {str(name) for name in names}
-    known = [name for name in ARCHITECTURE_ORDER if name in unique]
-    return known + sorted(unique - set(known))
 
 
 def architecture_styles(names) -> dict[str, dict]:

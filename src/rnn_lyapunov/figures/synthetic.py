@@ -14,7 +14,7 @@ import itertools
 import numpy as np
 import xarray as xr
 
-from .features import kaplan_yorke_dimension
+from rnn_lyapunov.analysis.features import kaplan_yorke_dimension
 
 UNITS = "nats per time step"
 

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .errors import InputError
+from rnn_lyapunov.errors import InputError
 
 
 def _check_directory_writable(directory: Path) -> None:
@@ -106,7 +106,7 @@ def provenance_attributes(config: dict | None = None, device: str | None = None)
     """Attributes that make a NetCDF file reproducible: versions, git revision, config, device."""
     import torch
 
-    from . import __version__
+    from rnn_lyapunov import __version__
 
     attributes = {
         "rnn_lyapunov_version": __version__,

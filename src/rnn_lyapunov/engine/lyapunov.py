@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .errors import InputError, NonFiniteStateError
-from .spectrum import Spectrum
-from .tangents import frame_propagator
+from rnn_lyapunov.errors import InputError, NonFiniteStateError
+from rnn_lyapunov.engine.spectrum import Spectrum
+from rnn_lyapunov.engine.tangents import frame_propagator
 
 FRAME_SEED = 0
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import InputError
+from rnn_lyapunov.errors import InputError
 
 DEFAULT_DATA_ROOT = Path("results") / "data"
 SUMMARY_EXPONENTS = 10
@@ -41,8 +41,8 @@ def dataset_inputs(name: str, data_dir: str | None, note) -> tuple[torch.Tensor,
     ``--data-dir`` and nothing prepared there, the dataset is built in memory (seed 0, default
     options), which is what ``prepare_dataset`` would have written.
     """
-    from .datasets import build_dataset, get_dataset_builder, load_dataset
-    from .datasets.registry import METADATA_FILE
+    from rnn_lyapunov.datasets import build_dataset, get_dataset_builder, load_dataset
+    from rnn_lyapunov.datasets.registry import METADATA_FILE
 
     get_dataset_builder(name)  # unknown name -> InputError listing the known ones
     directory = Path(data_dir) if data_dir is not None else DEFAULT_DATA_ROOT / name
@@ -67,13 +67,13 @@ def run_spectrum_command(args, note) -> int:
 
 
 def _run(args, note) -> int:
-    from .devices import resolve_device
-    from .engine import lyapunov_spectrum
-    from .inputs_io import check_inputs_array, read_inputs_file, select_sequences
-    from .registry import get_architecture, load_plugin_paths
-    from .storage import provenance_attributes, write_netcdf_atomic
-    from .weights_io import build_model_from_weights, interpret_state_dict, load_weights_file
-    from .cli import check_output_path
+    from rnn_lyapunov.devices import resolve_device
+    from rnn_lyapunov.engine.lyapunov import lyapunov_spectrum
+    from rnn_lyapunov.io.inputs import check_inputs_array, read_inputs_file, select_sequences
+    from rnn_lyapunov.architectures.registry import get_architecture, load_plugin_paths
+    from rnn_lyapunov.io.storage import provenance_attributes, write_netcdf_atomic
+    from rnn_lyapunov.io.weights import build_model_from_weights, interpret_state_dict, load_weights_file
+    from rnn_lyapunov.cli.commands import check_output_path
 
     out = check_output_path(args.out)
     device = resolve_device(args.device)

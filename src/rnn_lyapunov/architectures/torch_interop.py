@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from .architecture import RecurrentArchitecture
-from .errors import InputError
-from .registry import _REGISTRY, available_architectures
+from rnn_lyapunov.architectures.base import RecurrentArchitecture
+from rnn_lyapunov.errors import InputError
+from rnn_lyapunov.architectures.registry import _REGISTRY, available_architectures
 
 
 def _plugin_for(module: nn.Module) -> type[RecurrentArchitecture] | None:

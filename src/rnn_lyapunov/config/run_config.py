@@ -12,7 +12,7 @@ import math
 import os
 from pathlib import Path
 
-from .errors import InputError
+from rnn_lyapunov.errors import InputError
 
 DEFAULTS = {
     "run_id": "run",
@@ -181,8 +181,8 @@ def validate_run_config(config: dict) -> dict:
 
 
 def _check_registered(config: dict) -> None:
-    from .datasets import get_dataset_builder
-    from .registry import get_architecture, load_plugin_paths
+    from rnn_lyapunov.datasets import get_dataset_builder
+    from rnn_lyapunov.architectures.registry import get_architecture, load_plugin_paths
 
     for key, check in (("dataset", get_dataset_builder), ("plugin_paths", load_plugin_paths),
                        ("architecture", get_architecture)):

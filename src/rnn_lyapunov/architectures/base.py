@@ -1,7 +1,7 @@
 """The base class every architecture plugin subclasses.
 
 An architecture is a recurrent map ``state_t = step(state_{t-1}, x_t)`` on a flat state vector
-(batch, state_size), which is exactly what :func:`rnn_lyapunov.engine.lyapunov_spectrum` needs.
+(batch, state_size), which is exactly what :func:`rnn_lyapunov.engine.lyapunov.lyapunov_spectrum` needs.
 ``step`` is the single source of truth; an analytic ``jacobian`` is an optional speed-up that
 ``check_jacobian`` compares with autograd.
 
@@ -20,7 +20,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from .errors import InputError
+from rnn_lyapunov.errors import InputError
 
 INITIALISATIONS = ("default", "uniform", "orthogonal")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from rnn_lyapunov.errors import InputError
 
 # sweep key (a list in the config) -> run-config key (one value per run), in run-id order.
 SWEEP_AXES = {
@@ -123,8 +123,8 @@ def check_available(config: dict) -> None:
 
     Call after loading ``config["plugin_paths"]`` so plugin architectures count.
     """
-    from .datasets import available_datasets, get_dataset_builder
-    from .registry import available_architectures
+    from rnn_lyapunov.datasets import available_datasets, get_dataset_builder
+    from rnn_lyapunov.architectures.registry import available_architectures
 
     for key, known in (("architectures", available_architectures()), ("datasets", available_datasets())):
         unknown = [name for name in config["sweep"][key] if name not in known]
@@ -184,7 +184,7 @@ def combine_runs(paths) -> "xr.Dataset":
     """
     import xarray as xr
 
-    from .storage import provenance_attributes
+    from rnn_lyapunov.io.storage import provenance_attributes
 
     paths = [Path(path) for path in paths]
     if not paths:
@@ -217,7 +217,7 @@ def combine_runs(paths) -> "xr.Dataset":
 
 def write_sweep(paths, output_path: str | os.PathLike) -> "xr.Dataset":
     """``combine_runs(paths)`` written atomically to ``output_path`` (NetCDF-4); returns the dataset."""
-    from .storage import write_netcdf_atomic
+    from rnn_lyapunov.io.storage import write_netcdf_atomic
 
     combined = combine_runs(paths)
     write_netcdf_atomic(combined, output_path, make_parents=True)
@@ -253,8 +253,8 @@ def discard_stale_checkpoint(run: dict, run_dir: str | os.PathLike) -> bool:
     """
     import torch
 
-    from .run_config import validate_run_config
-    from .training import CHECKPOINT_FILE, RESUMABLE_KEYS
+    from rnn_lyapunov.config.run_config import validate_run_config
+    from rnn_lyapunov.training.loop import CHECKPOINT_FILE, RESUMABLE_KEYS
 
     path = Path(run_dir) / CHECKPOINT_FILE
     if not path.is_file():

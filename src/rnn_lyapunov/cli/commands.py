@@ -15,7 +15,7 @@ import traceback
 import warnings
 from pathlib import Path
 
-from .errors import InputError
+from rnn_lyapunov.errors import InputError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
@@ -32,7 +32,7 @@ def _common_options(defaults: bool) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from rnn_lyapunov import __version__
 
     parser = argparse.ArgumentParser(
         prog="rnn-lyapunov", parents=[_common_options(True)],
@@ -129,7 +129,7 @@ def _note(args, message: str) -> None:
 
 
 def _architectures(args) -> int:
-    from .registry import describe_architectures, load_plugin_paths
+    from rnn_lyapunov.architectures.registry import describe_architectures, load_plugin_paths
 
     if args.plugin:
         load_plugin_paths(args.plugin)
@@ -138,7 +138,7 @@ def _architectures(args) -> int:
 
 
 def _datasets(args) -> int:
-    from .datasets import describe_datasets
+    from rnn_lyapunov.datasets import describe_datasets
 
     _print_table(describe_datasets())
     return EXIT_OK
@@ -164,14 +164,14 @@ def check_output_path(path: str | os.PathLike) -> Path:
 
 
 def _spectrum(args) -> int:
-    from .spectrum_command import run_spectrum_command
+    from rnn_lyapunov.cli.spectrum import run_spectrum_command
 
     return run_spectrum_command(args, note=lambda message: _note(args, message))
 
 
 def _train(args) -> int:
-    from .run_config import load_run_config
-    from .training import train_run
+    from rnn_lyapunov.config.run_config import load_run_config
+    from rnn_lyapunov.training.loop import train_run
 
     config = load_run_config(args.config)
     out = check_output_path(args.out) if args.out else Path("results") / "spectra" / f"{config['run_id']}.nc"

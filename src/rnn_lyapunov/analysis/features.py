@@ -18,7 +18,7 @@ import math
 import numpy as np
 import xarray as xr
 
-from ..spectrum import kaplan_yorke_dimension as _kaplan_yorke_dimension
+from rnn_lyapunov.engine.spectrum import kaplan_yorke_dimension as _kaplan_yorke_dimension
 
 TOP_FRACTION = 0.1
 
@@ -50,7 +50,7 @@ def n_positive(exponents) -> float:
 
 
 def kaplan_yorke_dimension(exponents) -> float:
-    """Kaplan-Yorke dimension (see ``rnn_lyapunov.spectrum.kaplan_yorke_dimension``)."""
+    """Kaplan-Yorke dimension (see ``rnn_lyapunov.engine.spectrum.kaplan_yorke_dimension``)."""
     values = np.sort(_finite(exponents))[::-1]
     return _kaplan_yorke_dimension(values) if values.size else math.nan
 
@@ -95,7 +95,7 @@ def feature_table(sweep: xr.Dataset, epochs: xr.DataArray):
     ``architecture``, ``init_scale``, ``learning_rate`` (when present), ``spectrum_epoch``,
     ``final_val_loss`` and one column per feature in ``FEATURES``.
     """
-    from .sweep_data import at_epochs, final_validation_loss
+    from rnn_lyapunov.analysis.sweep_data import at_epochs, final_validation_loss
 
     spectra = at_epochs(sweep["lyapunov_exponents"], epochs)
     values = spectrum_features(spectra)

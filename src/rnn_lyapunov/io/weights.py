@@ -2,7 +2,7 @@
 
 Two layouts are understood:
 
-- a :class:`~rnn_lyapunov.model.SequenceModel` state dict: keys ``core.*`` (the recurrent plugin)
+- a :class:`~rnn_lyapunov.architectures.model.SequenceModel` state dict: keys ``core.*`` (the recurrent plugin)
   and ``readout.*`` (the linear readout);
 - a plain ``torch.nn.RNN`` / ``LSTM`` / ``GRU`` state dict: keys ``weight_ih_l0``, ``weight_hh_l0``,
   ... (the plugins use torch's parameter names, so it loads into ``SequenceModel.core``).
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import InputError
+from rnn_lyapunov.errors import InputError
 
 SEQUENCE_MODEL = "sequence_model"
 TORCH_MODULE = "torch_module"
@@ -170,7 +170,7 @@ def build_model_from_weights(weights: LoadedWeights, architecture: str, *, hidde
     is not used for spectra). Raises InputError naming the first mismatching key and both shapes
     when the weights do not fit the architecture.
     """
-    from .model import create_model
+    from rnn_lyapunov.architectures.model import create_model
 
     sizes = {"hidden_size": hidden_size if hidden_size is not None else weights.hidden_size,
              "num_layers": num_layers if num_layers is not None else weights.num_layers,

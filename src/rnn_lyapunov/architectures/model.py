@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .architecture import RecurrentArchitecture, check_size
-from .errors import InputError
-from .registry import architecture_options, get_architecture
+from rnn_lyapunov.architectures.base import RecurrentArchitecture, check_size
+from rnn_lyapunov.errors import InputError
+from rnn_lyapunov.architectures.registry import architecture_options, get_architecture
 
 
 class SequenceModel(nn.Module):

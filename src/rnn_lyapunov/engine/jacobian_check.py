@@ -12,7 +12,7 @@ import copy
 import torch
 from torch.func import jacrev
 
-from .errors import InputError
+from rnn_lyapunov.errors import InputError
 
 
 def autograd_jacobian(system, state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

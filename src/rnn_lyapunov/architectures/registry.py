@@ -1,6 +1,6 @@
 """The architecture registry and plugin discovery.
 
-A plugin registers a :class:`~rnn_lyapunov.architecture.RecurrentArchitecture` subclass with
+A plugin registers a :class:`~rnn_lyapunov.architectures.base.RecurrentArchitecture` subclass with
 ``@register_architecture("name")``. A bad plugin is refused when it registers (not a subclass, no
 ``step``, no one-line ``description``, a name already taken by another class), so the error points
 at the plugin rather than at a later training run.
@@ -33,8 +33,8 @@ import warnings
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from .architecture import RecurrentArchitecture
-from .errors import InputError
+from rnn_lyapunov.architectures.base import RecurrentArchitecture
+from rnn_lyapunov.errors import InputError
 
 PLUGIN_PACKAGE = "rnn_lyapunov.plugins"
 ENTRY_POINT_GROUP = "rnn_lyapunov.architectures"
@@ -80,7 +80,7 @@ def _check_plugin_class(name: str, cls) -> None:
     if not (isinstance(cls, type) and issubclass(cls, RecurrentArchitecture)):
         raise PluginRegistrationError(
             f"cannot register {where} as architecture {name!r}: it must be a class that subclasses "
-            "rnn_lyapunov.architecture.RecurrentArchitecture"
+            "rnn_lyapunov.architectures.base.RecurrentArchitecture"
         )
     if cls.step is RecurrentArchitecture.step:
         raise PluginRegistrationError(

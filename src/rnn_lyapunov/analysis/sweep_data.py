@@ -11,8 +11,16 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..errors import InputError
-from .style import ordered_architectures
+from rnn_lyapunov.errors import InputError
+
+# Display order of the built-in architectures; plugins follow alphabetically.
+ARCHITECTURE_ORDER = ("rnn", "lstm", "gru")
+
+def ordered_architectures(names) -> list[str]:
+    """Architectures in display order: rnn, lstm, gru, then any plugin names alphabetically."""
+    unique = {str(name) for name in names}
+    known = [name for name in ARCHITECTURE_ORDER if name in unique]
+    return known + sorted(unique - set(known))
 
 
 def require_variables(sweep: xr.Dataset, names, figure: str) -> None:
@@ -22,7 +30,7 @@ def require_variables(sweep: xr.Dataset, names, figure: str) -> None:
         raise InputError(
             f"figure {figure!r} needs the sweep variables {missing}, which this dataset lacks "
             f"(it has {sorted(map(str, sweep.data_vars))}). Build the sweep with "
-            "rnn_lyapunov.sweep (see docs/design.md, 'Sweep NetCDF')."
+            "rnn_lyapunov.config.sweep (see docs/design.md, 'Sweep NetCDF')."
         )
     if sweep.sizes.get("run", 0) == 0:
         raise InputError(f"figure {figure!r}: the sweep dataset holds no runs (dim 'run' is empty).")

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .errors import InputError, NonFiniteStateError
-from .run_config import load_run_config, validate_run_config
-from .run_output import run_dataset
+from rnn_lyapunov.errors import InputError, NonFiniteStateError
+from rnn_lyapunov.config.run_config import load_run_config, validate_run_config
+from rnn_lyapunov.io.run_file import run_dataset
 
 CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "train.log"
@@ -42,7 +42,7 @@ def load_training_data(config: dict):
     must then agree with the prepared ones), otherwise built in memory from ``seed`` and
     ``dataset_options``.
     """
-    from .datasets import build_dataset, load_dataset
+    from rnn_lyapunov.datasets import build_dataset, load_dataset
 
     name, options = config["dataset"], config["dataset_options"]
     if config["data_dir"] is None:
@@ -84,7 +84,7 @@ def compute_spectrum(core, inputs: torch.Tensor, spectrum_config: dict, logger=N
     The copy (``copy.deepcopy(core)``, cast to float64 if asked) keeps the training parameters and
     their gradients untouched.
     """
-    from .engine import lyapunov_spectrum
+    from rnn_lyapunov.engine.lyapunov import lyapunov_spectrum
 
     dtype = torch.float64 if spectrum_config["dtype"] == "float64" else torch.float32
     system = copy.deepcopy(core).to(dtype).requires_grad_(False)
@@ -197,7 +197,7 @@ def _seed_everything(seed: int) -> torch.Generator:
 
 def build_model(config: dict, dataset):
     """``create_model`` from the config's architecture settings (draws from the global torch RNG)."""
-    from .model import create_model
+    from rnn_lyapunov.architectures.model import create_model
 
     return create_model(
         config["architecture"], input_size=dataset.input_size, hidden_size=config["hidden_size"],
@@ -235,7 +235,7 @@ def _load_checkpoint(path: Path, config: dict):
 
 def _open_log(run_dir: Path, run_id: str) -> tuple[logging.Logger, logging.Handler]:
     """The run's logger, appending to ``run_dir/train.log`` (a resumed run continues the same log)."""
-    logger = logging.getLogger(f"rnn_lyapunov.training.{run_id}")
+    logger = logging.getLogger(f"rnn_lyapunov.training.loop.{run_id}")
     logger.setLevel(logging.INFO)
     handler = logging.FileHandler(run_dir / LOG_FILE, mode="a", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -257,8 +257,8 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
         The ``xarray.Dataset`` written to ``output_path`` (variables listed in docs/design.md;
         exponents in nats per time step, sorted in descending order).
     """
-    from .devices import resolve_device
-    from .storage import save_torch_atomic, write_netcdf_atomic
+    from rnn_lyapunov.devices import resolve_device
+    from rnn_lyapunov.io.storage import save_torch_atomic, write_netcdf_atomic
 
     config = validate_run_config(config)
     run_dir = Path(run_dir)

@@ -20,8 +20,8 @@ def run_dataset(config: dict, state: dict, *, state_size: int, task: str, device
     """The per-run ``xarray.Dataset`` from a run's metrics and spectra (layout in docs/design.md)."""
     import xarray as xr
 
-    from .spectrum import UNITS, kaplan_yorke_dimension, standard_error
-    from .storage import provenance_attributes
+    from rnn_lyapunov.engine.spectrum import UNITS, kaplan_yorke_dimension, standard_error
+    from rnn_lyapunov.io.storage import provenance_attributes
 
     n_epochs = state["epoch"] + 1
     n_exponents = n_exponents or state_size

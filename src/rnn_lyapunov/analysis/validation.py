@@ -1,6 +1,6 @@
 """The engine against systems with known exponents: the data of the ``validation`` figure.
 
-:func:`compute_validation` runs :func:`rnn_lyapunov.engine.lyapunov_spectrum` on
+:func:`compute_validation` runs :func:`rnn_lyapunov.engine.lyapunov.lyapunov_spectrum` on
 
 * the Henon map (a=1.4, b=0.3), reference exponents (0.41922, -1.62319) nats/step
   (e.g. Sprott, *Chaos and Time-Series Analysis*, 2003, table of Lyapunov exponents);
@@ -27,9 +27,9 @@ import torch
 import xarray as xr
 from scipy.special import digamma
 
-from .engine import lyapunov_spectrum
-from .errors import InputError
-from .systems import GaussianProductMap, HenonMap, LogisticMap, TanhRNN
+from rnn_lyapunov.engine.lyapunov import lyapunov_spectrum
+from rnn_lyapunov.errors import InputError
+from rnn_lyapunov.engine.systems import GaussianProductMap, HenonMap, LogisticMap, TanhRNN
 
 UNITS = "nats per time step"
 HENON_REFERENCE = (0.41922, -1.62319)
@@ -158,6 +158,6 @@ def load_validation(path) -> xr.Dataset:
     if dataset.attrs.get("rnn_lyapunov_validation") != 1:
         raise InputError(
             f"{path} is not an rnn-lyapunov validation file (attribute 'rnn_lyapunov_validation' "
-            "missing); it is written by rnn_lyapunov.validation.compute_validation."
+            "missing); it is written by rnn_lyapunov.analysis.validation.compute_validation."
         )
     return dataset

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import InputError
+from rnn_lyapunov.errors import InputError
 
 INPUT_SUFFIXES = (".pt", ".npy", ".nc")
 NETCDF_VARIABLE = "inputs"

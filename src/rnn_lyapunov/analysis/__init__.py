@@ -1,0 +1,1 @@
+"""Analyses of spectra: spectrum features and the engine's validation against known systems."""

@@ -1,0 +1,5 @@
+"""The ``rnn-lyapunov`` command."""
+
+from rnn_lyapunov.cli.commands import main
+
+__all__ = ["main"]

@@ -1,0 +1,1 @@
+"""Settings: one declaration per run/spectrum setting, run-config validation and sweep expansion."""
