@@ -150,14 +150,7 @@ def compute_validation(
 
 def load_validation(path) -> xr.Dataset:
     """Open a validation dataset written by the ``validate_engine`` rule (loaded into memory)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"validation file {path} does not exist; run `snakemake {path}` first.")
-    with xr.open_dataset(path, engine="netcdf4") as opened:
-        dataset = opened.load()
-    if dataset.attrs.get("rnn_lyapunov_validation") != 1:
-        raise InputError(
-            f"{path} is not an rnn-lyapunov validation file (attribute 'rnn_lyapunov_validation' "
-            "missing); it is written by rnn_lyapunov.analysis.validation.compute_validation."
-        )
-    return dataset
+    from rnn_lyapunov.io.readers import read_netcdf
+
+    return read_netcdf(path, what="validation file", marker="rnn_lyapunov_validation",
+                       remedy=f"Delete it and run `snakemake {path}` (rnn_lyapunov.analysis.validation.compute_validation).")
