@@ -9,7 +9,11 @@ from snakemake.utils import min_version
 min_version("8.0")
 
 
-configfile: "config/config.yaml"
+# A --configfile replaces the default config instead of merging into it: a sweep axis of the
+# default must not slip into another config's sweep.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"

@@ -9,8 +9,9 @@ paper's Eq. (3):
     z_n = z_{n-1} + dt tanh(W y_{n-1} + Wz z_{n-1} + V u_n + b) - dt gamma y_{n-1} - dt epsilon z_n
     y_n = y_{n-1} + dt z_n
 
-This plugin has no analytic ``jacobian`` on purpose: the engine then pushes tangent vectors
-through ``step`` by forward-mode autodiff, and this architecture keeps that path tested.
+This plugin has no ``linearised_cell`` (so no analytic ``jacobian``) on purpose: the engine then
+pushes tangent vectors through ``step`` by forward-mode autodiff, and this architecture keeps that
+path tested.
 """
 
 from __future__ import annotations
@@ -60,21 +61,16 @@ class CoupledOscillatoryRNN(RecurrentArchitecture):
         for layer in range(self.num_layers):
             setattr(self, f"weight_zh_l{layer}", nn.Parameter(torch.empty(self.hidden_size, self.hidden_size)))
 
-    def step(self, state, x):
-        size, layer_input, new_blocks = self.hidden_size, x, []
-        for layer in range(self.num_layers):
-            block = self.layer_state(state, layer)
-            y, z = block[:, :size], block[:, size:]
-            weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
-            drive = torch.tanh(
-                F.linear(layer_input, weight_ih, bias_ih) + F.linear(y, weight_hh, bias_hh)
-                + F.linear(z, getattr(self, f"weight_zh_l{layer}"))
-            )
-            z_new = (z + self.dt * (drive - self.gamma * y)) / (1 + self.dt * self.epsilon)
-            y_new = y + self.dt * z_new
-            new_blocks += [y_new, z_new]
-            layer_input = y_new
-        return torch.cat(new_blocks, dim=1)
+    def cell(self, layer, layer_input, layer_state):
+        """New [y, z] (batch, 2N) of one layer from its [y, z] and its input (x, or the new y below)."""
+        y, z = layer_state.chunk(2, dim=1)
+        weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
+        drive = torch.tanh(
+            F.linear(layer_input, weight_ih, bias_ih) + F.linear(y, weight_hh, bias_hh)
+            + F.linear(z, getattr(self, f"weight_zh_l{layer}"))
+        )
+        z_new = (z + self.dt * (drive - self.gamma * y)) / (1 + self.dt * self.epsilon)
+        return torch.cat([y + self.dt * z_new, z_new], dim=1)
 
     def extra_repr(self):
         return f"{super().extra_repr()}, dt={self.dt}, gamma={self.gamma}, epsilon={self.epsilon}"

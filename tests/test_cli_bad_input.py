@@ -267,7 +267,7 @@ def test_missing_train_config_file_is_named(capsys, workspace):
 
 def test_load_sweep_refuses_a_spectrum_file_of_ours_that_is_not_a_sweep_and_leaves_it_untouched(capsys, workspace):
     from rnn_lyapunov.errors import InputError
-    from rnn_lyapunov.config.sweep import load_sweep
+    from rnn_lyapunov.io.sweep_file import load_sweep
 
     assert cli.main(spectrum(workspace, "-q", out="spectrum.nc")) == 0
     before = (workspace / "spectrum.nc").read_bytes()

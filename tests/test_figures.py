@@ -1,5 +1,10 @@
-"""Every paper figure renders from the tiny synthetic sweep; sweep handling and error messages."""
+"""Every registered figure renders from the tiny synthetic sweep; sweep handling and error messages.
 
+The figures are never listed here: every test about "each figure" is parametrised over the registry,
+so a new figure module is tested as soon as it registers.
+"""
+
+import io
 from pathlib import Path
 
 import matplotlib.image
@@ -7,14 +12,37 @@ import numpy as np
 import pytest
 
 from rnn_lyapunov.errors import InputError
-from rnn_lyapunov.figures import FIGURES, SWEEP_FIGURES, stability_correlations
 from rnn_lyapunov.analysis import sweep_data
-from rnn_lyapunov.figures.render import load_figure_input, render_figure, write_stability_correlations
+from rnn_lyapunov.figures.registry import available_figures, figure_files, figures_needing, get_figure
+from rnn_lyapunov.figures.render import load_figure_input, render_figure, write_figure_table
+from rnn_lyapunov.figures.stability_readout import stability_correlations
 from rnn_lyapunov.figures.synthetic import synthetic_sweep
 from rnn_lyapunov.io.storage import write_netcdf_atomic
-from rnn_lyapunov.config.sweep import load_sweep
+from rnn_lyapunov.io.sweep_file import load_sweep
 
-REPORT_DIR = Path(__file__).resolve().parents[1] / "workflow" / "report"
+WORKFLOW_DIR = Path(__file__).resolve().parents[1] / "workflow"
+SWEEP_FIGURES = figures_needing("sweep")
+TABLE_FIGURES = [name for name in available_figures() if get_figure(name).table is not None]
+# Figures whose inner panels leave the axis labels to the outer row and column (heatmap grids).
+SHARED_LABEL_FIGURES = {"hyperparameter_grid"}
+
+
+def draw(name, dataset, **options):
+    return get_figure(name).draw(dataset, **options)
+
+
+def png_size(figure) -> int:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=30)
+    return buffer.tell()
+
+
+def bare(sweep):
+    """What another tool might write: the mean spectrum, the validation loss and the hyperparameters."""
+    stripped = sweep[["lyapunov_exponents", "val_loss"]]
+    assert set(stripped.data_vars) == {"lyapunov_exponents", "val_loss"}
+    assert "trajectory" not in stripped.dims and "architecture" in stripped.coords
+    return stripped
 
 
 @pytest.fixture(scope="module")
@@ -44,23 +72,47 @@ def test_sweep_figure_writes_non_empty_png_and_pdf(rendered, name):
 
 
 @pytest.mark.slow
-def test_rendered_png_is_not_blank(rendered):
-    pixels = matplotlib.image.imread(rendered["spectra_by_architecture"][0])
+@pytest.mark.parametrize("name", SWEEP_FIGURES)
+def test_rendered_png_is_not_blank(rendered, name):
+    pixels = matplotlib.image.imread(rendered[name][0])
     grey = pixels[..., :3].mean(axis=-1)
     assert grey.var() > 1e-3  # a blank (all white) image has zero variance
     assert (grey < 0.5).mean() > 0.005  # and some dark ink: lines, labels
 
 
-def test_every_figure_has_a_report_caption():
-    missing = [name for name in FIGURES if not (REPORT_DIR / f"{name}.rst").is_file()]
-    assert not missing
+def test_sweep_and_validation_figures_are_registered():
+    assert SWEEP_FIGURES and figures_needing("validation")
+    assert set(SWEEP_FIGURES) | set(figures_needing("validation")) == set(available_figures())
+
+
+@pytest.mark.parametrize("name", available_figures())
+def test_every_figure_has_a_report_caption(name):
+    figure = get_figure(name)
+    assert figure.caption.startswith("**") and len(figure.caption) > 100  # a bold title, then the text
+    if figure.table is not None:
+        assert (figure.table_caption or figure.caption).strip()
+
+
+def test_one_report_template_shows_each_figures_own_caption():
+    template = (WORKFLOW_DIR / "report" / "figure.rst").read_text()
+    assert "{{ snakemake.params.caption }}" in template
+    assert sorted(path.name for path in (WORKFLOW_DIR / "report").glob("*.rst")) == ["figure.rst"]
+
+
+def test_every_figure_is_a_workflow_target():
+    files = figure_files("results/figures")
+    for name in available_figures():
+        assert {f"results/figures/{name}.png", f"results/figures/{name}.pdf"} <= set(files), name
+    assert {f"results/figures/{name}.csv" for name in TABLE_FIGURES} <= set(files)
+    rules = (WORKFLOW_DIR / "rules" / "figures.smk").read_text()
+    assert "FIGURE_FILES = figure_files(" in rules and "rule figure:" in rules  # one rule, from the registry
 
 
 def test_synthetic_sweep_round_trips_through_load_sweep(sweep, tmp_path):
     path = tmp_path / "sweep.nc"
     write_netcdf_atomic(sweep, path)
     loaded = load_figure_input("spectra_by_architecture", path)
-    assert loaded.identical(load_sweep(path))
+    assert loaded.identical(load_sweep(path))  # nothing to derive: the synthetic sweep has it all
     np.testing.assert_array_equal(loaded["lyapunov_exponents"].values, sweep["lyapunov_exponents"].values)
     assert set(loaded["architecture"].values) == {"rnn", "lstm", "gru"}
 
@@ -71,11 +123,13 @@ def test_synthetic_sweep_has_the_sweep_schema(sweep):
         "lyapunov_exponents_per_trajectory": ("run", "epoch", "trajectory", "exponent"),
         "lyapunov_stderr": ("run", "epoch", "exponent"),
         "kaplan_yorke_dimension": ("run", "epoch"),
-        "lyapunov_running_estimate": ("run", "convergence_step", "trajectory", "exponent"),
         "train_loss": ("run", "epoch"), "val_loss": ("run", "epoch"), "val_accuracy": ("run", "epoch"),
     }
     for name, dims in expected_dims.items():
         assert sweep[name].dims == dims, name
+    # The running-estimate dim is being renamed convergence_step -> step; the figures read both.
+    assert sweep["lyapunov_running_estimate"].dims in {
+        ("run", step, "trajectory", "exponent") for step in sweep_data.STEP_DIMS}
     for name in ("architecture", "dataset", "hidden_size", "num_layers", "state_size", "init", "init_scale",
                  "learning_rate", "optimizer", "dropout", "seed"):
         assert sweep[name].dims == ("run",), name
@@ -106,43 +160,110 @@ def test_monotone_loss_gives_spearman_rho_of_one(sweep):
 
 def test_stability_correlations_csv_has_one_row_per_feature(sweep, tmp_path):
     path = tmp_path / "stability_readout.csv"
-    write_stability_correlations(sweep, path, early_epoch=0)
+    write_figure_table("stability_readout", sweep, path, options={"early_epoch": 0})
     lines = path.read_text().splitlines()
     assert lines[0].split(",")[:4] == ["feature", "label", "early_epoch", "spearman_rho"]
     assert len(lines) == 1 + 4
 
 
+@pytest.mark.parametrize("name", TABLE_FIGURES)
+def test_every_table_writes_a_csv(sweep, tmp_path, name):
+    path = tmp_path / f"{name}.csv"
+    write_figure_table(name, sweep, path)
+    assert len(path.read_text().splitlines()) > 1
+
+
 def test_unknown_figure_name_lists_the_known_ones(sweep):
-    with pytest.raises(InputError, match="known figures: spectra_by_architecture"):
+    with pytest.raises(InputError, match="unknown figure 'spectra'; known figures: .*spectra_by_architecture"):
         render_figure("spectra", sweep, [])
 
 
 def test_unknown_task_lists_the_sweep_tasks(sweep):
     with pytest.raises(InputError, match="it holds: synthetic"):
-        FIGURES["spectra_by_architecture"](sweep, dataset="char_text")
+        draw("spectra_by_architecture", sweep, dataset="char_text")
 
 
-def test_missing_variable_is_named(sweep):
-    with pytest.raises(InputError, match="lyapunov_running_estimate"):
-        FIGURES["convergence"](sweep.drop_vars("lyapunov_running_estimate"))
-
-
-def test_every_figure_has_a_workflow_rule_and_target():
-    rules = (REPORT_DIR.parent / "rules" / "figures.smk").read_text()
-    for name in FIGURES:
-        assert f"rule figure_{name}:" in rules, name
-        assert f'"{name}"' in rules, name  # listed in FIGURE_NAMES, hence in FIGURE_FILES
+@pytest.mark.parametrize("name", SWEEP_FIGURES)
+def test_missing_variable_is_named(sweep, name):
+    with pytest.raises(InputError, match="val_loss"):
+        draw(name, sweep.drop_vars("val_loss"))
 
 
 @pytest.mark.slow
-def test_sweep_figures_draw_from_a_single_run(sweep):
-    import io
+@pytest.mark.parametrize("name", SWEEP_FIGURES)
+def test_sweep_figures_draw_from_a_single_run(sweep, name):
+    assert png_size(draw(name, sweep.isel(run=[0]))) > 1_000
 
-    single = sweep.isel(run=[0])
-    for name in SWEEP_FIGURES:
-        buffer = io.BytesIO()
-        FIGURES[name](single).savefig(buffer, format="png", dpi=30)
-        assert buffer.tell() > 1_000, name
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SWEEP_FIGURES)
+def test_sweep_figures_draw_a_bare_sweep(sweep, name):
+    # Only lyapunov_exponents (run, epoch, exponent), val_loss (run, epoch) and the coordinates.
+    assert png_size(draw(name, bare(sweep))) > 1_000
+
+
+def test_a_bare_sweep_gets_the_kaplan_yorke_dimension_and_no_stderr(sweep):
+    derived = sweep_data.with_derived_quantities(bare(sweep))
+    assert derived["kaplan_yorke_dimension"].dims == ("run", "epoch")
+    assert "lyapunov_stderr" not in derived  # nothing to compute it from: drawn without error bars
+    # Where the synthetic sweep has no NaN padding its stored dimension is the same computation.
+    stored = sweep["kaplan_yorke_dimension"].values
+    finite = np.isfinite(stored)
+    assert finite.any()
+    np.testing.assert_allclose(derived["kaplan_yorke_dimension"].values[finite], stored[finite])
+    # Every recorded spectrum, padded ones too, gets a dimension from its finite exponents.
+    recorded = sweep_data.recorded_epoch_mask(sweep).values
+    assert np.isfinite(derived["kaplan_yorke_dimension"].values[recorded]).all()
+    assert np.isnan(derived["kaplan_yorke_dimension"].values[~recorded]).all()
+
+
+def test_standard_errors_are_derived_from_the_per_trajectory_spectra(sweep):
+    derived = sweep_data.with_derived_quantities(sweep.drop_vars("lyapunov_stderr"))
+    assert derived["lyapunov_stderr"].dims == sweep["lyapunov_stderr"].dims
+    np.testing.assert_allclose(derived["lyapunov_stderr"].values, sweep["lyapunov_stderr"].values, equal_nan=True)
+    assert sweep_data.with_derived_quantities(sweep) is sweep  # nothing missing: nothing done
+
+
+def test_standard_errors_leave_out_padded_trajectories(sweep):
+    padded = sweep.copy(deep=True)
+    padded["lyapunov_exponents_per_trajectory"][dict(run=0, trajectory=-1)] = np.nan
+    derived = sweep_data.with_derived_quantities(padded.drop_vars("lyapunov_stderr"))
+    rows = padded["lyapunov_exponents_per_trajectory"].isel(run=0, epoch=0).values[:-1]
+    expected = rows.std(axis=0, ddof=1) / np.sqrt(len(rows))
+    np.testing.assert_allclose(derived["lyapunov_stderr"].isel(run=0, epoch=0).values, expected)
+
+
+def test_spectra_without_standard_errors_are_drawn_without_bands(sweep):
+    ax = draw("spectra_by_architecture", bare(sweep)).axes[0]
+    assert "no standard errors" in ax.get_title()
+    assert not ax.collections  # no fill_between bands
+    assert draw("spectra_by_architecture", sweep).axes[0].collections
+
+
+def test_a_bare_sweep_file_is_read_with_derived_quantities(sweep, tmp_path):
+    path = tmp_path / "sweep.nc"
+    write_netcdf_atomic(bare(sweep), path)
+    loaded = load_figure_input("spectrum_during_training", path)
+    assert "kaplan_yorke_dimension" in loaded
+    render_figure("spectrum_during_training", loaded, [tmp_path / "figure.png"], dpi=30)
+    assert (tmp_path / "figure.png").stat().st_size > 1_000
+
+
+@pytest.mark.parametrize("step", sweep_data.STEP_DIMS)
+def test_convergence_reads_the_step_dim_and_the_old_name(sweep, step):
+    current = sweep_data.step_dim(sweep["lyapunov_running_estimate"])
+    renamed = sweep.rename({current: step}) if current != step else sweep
+    running_ax = draw("convergence", renamed).axes[0]
+    assert running_ax.get_xlabel() == "steps accumulated after warm-up (steps)"
+    lines = running_ax.get_lines()
+    assert len(lines) == 3  # lambda_1, lambda_2, lambda_3
+    np.testing.assert_array_equal(lines[0].get_xdata(), renamed[step].values)
+
+
+def test_convergence_without_running_estimates_names_them(sweep):
+    figure = draw("convergence", sweep.drop_vars("lyapunov_running_estimate"))
+    assert any("lyapunov_running_estimate" in text.get_text() for text in figure.axes[0].texts)
+    assert figure.axes[1].get_lines()  # the other panels still draw
 
 
 def test_a_sweep_with_two_tasks_is_drawn_one_task_at_a_time(sweep):
@@ -153,18 +274,13 @@ def test_a_sweep_with_two_tasks_is_drawn_one_task_at_a_time(sweep):
 
 
 def test_hyperparameter_grid_draws_runs_without_an_init_scale(sweep):
-    import io
-
     unscaled = sweep.assign_coords(init_scale=("run", np.full(sweep.sizes["run"], np.nan)))
-    buffer = io.BytesIO()
-    FIGURES["hyperparameter_grid"](unscaled).savefig(buffer, format="png", dpi=30)
-    assert buffer.tell() > 1_000
+    assert png_size(draw("hyperparameter_grid", unscaled)) > 1_000
 
 
-@pytest.mark.parametrize("name", ["spectra_by_architecture", "spectrum_during_training", "convergence",
-                                  "stability_readout"])
+@pytest.mark.parametrize("name", [name for name in SWEEP_FIGURES if name not in SHARED_LABEL_FIGURES])
 def test_every_plot_axis_is_labelled(sweep, name):
-    figure = FIGURES[name](sweep)
+    figure = draw(name, sweep)
     for ax in figure.axes:
         if ax.get_label() == "<colorbar>":
             assert ax.get_xlabel() or ax.get_ylabel()

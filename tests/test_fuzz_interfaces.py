@@ -187,7 +187,7 @@ def test_any_npy_array_is_read_or_refused_with_input_error(tmp_path_factory, dty
 @settings(max_examples=100, **FUZZ)
 @given(st.sampled_from([b"", b"CDF\x01", b"CDF\x02", b"\x89HDF\r\n\x1a\n"]), st.binary(max_size=300))
 def test_random_bytes_as_a_sweep_file_give_input_error(tmp_path_factory, magic, content):
-    from rnn_lyapunov.config.sweep import load_sweep
+    from rnn_lyapunov.io.sweep_file import load_sweep
 
     path = tmp_path_factory.mktemp("sweep") / "sweep.nc"
     path.write_bytes(magic + content)
@@ -202,7 +202,7 @@ def genuine_sweep_bytes() -> bytes:
 
     import xarray as xr
 
-    from rnn_lyapunov.config.sweep import write_sweep
+    from rnn_lyapunov.io.sweep_file import write_sweep
 
     with tempfile.TemporaryDirectory() as directory:
         paths = []
@@ -219,7 +219,7 @@ def genuine_sweep_bytes() -> bytes:
 @settings(max_examples=60, **FUZZ)
 @given(st.floats(0.0, 0.999))
 def test_truncated_sweep_file_gives_input_error(tmp_path_factory, cut):
-    from rnn_lyapunov.config.sweep import load_sweep
+    from rnn_lyapunov.io.sweep_file import load_sweep
 
     data = genuine_sweep_bytes()
     path = tmp_path_factory.mktemp("truncated") / "sweep.nc"
@@ -231,7 +231,7 @@ def test_truncated_sweep_file_gives_input_error(tmp_path_factory, cut):
 def test_sweep_file_with_a_damaged_attribute_gives_input_error(tmp_path, monkeypatch):
     import xarray as xr
 
-    from rnn_lyapunov.config.sweep import load_sweep
+    from rnn_lyapunov.io.sweep_file import load_sweep
 
     (tmp_path / "sweep.nc").write_bytes(genuine_sweep_bytes())
 

@@ -26,7 +26,7 @@ _PUBLIC_NAMES = {
     "check_jacobian": "rnn_lyapunov.engine.jacobian_check",
     "register_dataset": "rnn_lyapunov.datasets",
     "available_datasets": "rnn_lyapunov.datasets",
-    "load_sweep": "rnn_lyapunov.config.sweep",
+    "load_sweep": "rnn_lyapunov.io.sweep_file",
 }
 
 __all__ = ["__version__", *sorted(_PUBLIC_NAMES)]

@@ -12,7 +12,8 @@ from snakemake.utils import validate
 from rnn_lyapunov.errors import InputError
 from rnn_lyapunov.architectures.registry import load_plugin_paths
 from rnn_lyapunov.config.run_config import validate_run_config
-from rnn_lyapunov.config.sweep import check_available, describe_schema_error, expand_sweep
+from rnn_lyapunov.config.schema import describe_schema_error
+from rnn_lyapunov.config.sweep import check_available, expand_sweep
 
 RESULTS = "results"
 
@@ -43,7 +44,6 @@ except WorkflowError as error:
     raise InputError(f"invalid workflow config: {describe_schema_error(error.__context__)}") from None
 
 load_plugin_paths(config["plugin_paths"])
-check_available(config)
 
 
 def _sorted_keys(value):
@@ -55,7 +55,9 @@ def _sorted_keys(value):
 
 def _validated_runs(config):
     runs = {}
-    for run in expand_sweep(config, results_dir=RESULTS):
+    expanded = expand_sweep(config, results_dir=RESULTS)
+    check_available(expanded, config)
+    for run in expanded:
         try:
             runs[run["run_id"]] = _sorted_keys(validate_run_config(run))
         except InputError as error:
@@ -64,7 +66,7 @@ def _validated_runs(config):
 
 
 RUNS = _validated_runs(config)
-DATASETS = list(config["sweep"]["datasets"])
+DATASETS = sorted({run["dataset"] for run in RUNS.values()})
 SOFTWARE = "../envs/rnn-lyapunov.yaml"
 
 

@@ -1,33 +1,27 @@
-"""The paper figures: results/spectra/sweep.nc (and the engine validation data) -> results/figures/.
+"""The figures: results/spectra/sweep.nc (and the engine validation data) -> results/figures/.
 
-One rule per figure, each output marked for `snakemake --report` with its caption in
-workflow/report/<name>.rst. The drawing code is rnn_lyapunov.figures; the scripts only wire it up.
-Optional config section `figures` (defaults below): early_epoch (the "early" spectrum of
-stability_readout; the first recorded epoch at or after it) and dpi (PNG resolution).
+One wildcard rule draws every figure of the registry (rnn_lyapunov.figures.registry: the built-in
+modules and the entry-point group `rnn_lyapunov.figures`), so adding a figure adds no rule here. Its
+input file follows the figure's `needs`; its options come from the config section `figures`
+(defaults below: early_epoch, the "early" spectrum of stability_readout, the first recorded epoch at
+or after it; dpi, the PNG resolution). Each output is marked for `snakemake --report` with the
+figure's own caption, which workflow/report/figure.rst takes from params.caption. A figure that
+declares a table also gets <name>.csv from the rule figure_table.
 """
 
+from rnn_lyapunov.figures.registry import available_figures, figure_files, figure_options, get_figure
+
 FIGURE_SETTINGS = {"early_epoch": 0, "dpi": 150, **config.get("figures", {})}
-SWEEP_FIGURE_NAMES = [
-    "spectra_by_architecture",
-    "spectrum_during_training",
-    "convergence",
-    "hyperparameter_grid",
-    "stability_readout",
-]
-FIGURE_NAMES = SWEEP_FIGURE_NAMES + ["validation"]
-FIGURE_FILES = expand(f"{RESULTS}/figures/{{name}}.{{ext}}", name=FIGURE_NAMES, ext=["png", "pdf"]) + [
-    f"{RESULTS}/figures/stability_readout.csv"
-]
 SWEEP_FILE = f"{RESULTS}/spectra/sweep.nc"
 VALIDATION_FILE = f"{RESULTS}/validation/validation.nc"
-# PNG and PDF of each figure, both in the report under "Figures" with the figure's caption.
-FIGURE_OUTPUTS = {
-    name: {
-        ext: report(f"{RESULTS}/figures/{name}.{ext}", caption=f"../report/{name}.rst", category="Figures")
-        for ext in ("png", "pdf")
-    }
-    for name in FIGURE_NAMES
-}
+# needs (rnn_lyapunov.figures.registry.FIGURE_INPUTS) -> the file the workflow makes for it
+FIGURE_INPUT_FILES = {"sweep": SWEEP_FILE, "validation": VALIDATION_FILE}
+FIGURE_NAMES = available_figures()
+TABLE_NAMES = [name for name in FIGURE_NAMES if get_figure(name).table is not None]
+FIGURE_FILES = figure_files(f"{RESULTS}/figures")
+UNMAPPED_NEEDS = sorted({get_figure(name).needs for name in FIGURE_NAMES} - set(FIGURE_INPUT_FILES))
+if UNMAPPED_NEEDS:
+    raise WorkflowError(f"figures need inputs {UNMAPPED_NEEDS} that workflow/rules/figures.smk does not make")
 
 
 rule figures:
@@ -35,90 +29,53 @@ rule figures:
         FIGURE_FILES,
 
 
-rule figure_spectra_by_architecture:
+rule figure:
     input:
-        data=SWEEP_FILE,
+        data=lambda wildcards: FIGURE_INPUT_FILES[get_figure(wildcards.name).needs],
     output:
-        **FIGURE_OUTPUTS["spectra_by_architecture"],
-    params:
-        name="spectra_by_architecture",
-        dpi=FIGURE_SETTINGS["dpi"],
-        options={},
-    log:
-        f"{RESULTS}/logs/figures/spectra_by_architecture.log",
-    conda:
-        SOFTWARE
-    script:
-        "../scripts/figure.py"
-
-
-rule figure_spectrum_during_training:
-    input:
-        data=SWEEP_FILE,
-    output:
-        **FIGURE_OUTPUTS["spectrum_during_training"],
-    params:
-        name="spectrum_during_training",
-        dpi=FIGURE_SETTINGS["dpi"],
-        options={},
-    log:
-        f"{RESULTS}/logs/figures/spectrum_during_training.log",
-    conda:
-        SOFTWARE
-    script:
-        "../scripts/figure.py"
-
-
-rule figure_convergence:
-    input:
-        data=SWEEP_FILE,
-    output:
-        **FIGURE_OUTPUTS["convergence"],
-    params:
-        name="convergence",
-        dpi=FIGURE_SETTINGS["dpi"],
-        options={},
-    log:
-        f"{RESULTS}/logs/figures/convergence.log",
-    conda:
-        SOFTWARE
-    script:
-        "../scripts/figure.py"
-
-
-rule figure_hyperparameter_grid:
-    input:
-        data=SWEEP_FILE,
-    output:
-        **FIGURE_OUTPUTS["hyperparameter_grid"],
-    params:
-        name="hyperparameter_grid",
-        dpi=FIGURE_SETTINGS["dpi"],
-        options={},
-    log:
-        f"{RESULTS}/logs/figures/hyperparameter_grid.log",
-    conda:
-        SOFTWARE
-    script:
-        "../scripts/figure.py"
-
-
-rule figure_stability_readout:
-    input:
-        data=SWEEP_FILE,
-    output:
-        **FIGURE_OUTPUTS["stability_readout"],
-        table=report(
-            f"{RESULTS}/figures/stability_readout.csv",
-            caption="../report/stability_readout.rst",
+        png=report(
+            f"{RESULTS}/figures/{{name}}.png",
+            caption="../report/figure.rst",
             category="Figures",
+            labels={"figure": "{name}", "file": "PNG"},
         ),
+        pdf=report(
+            f"{RESULTS}/figures/{{name}}.pdf",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "{name}", "file": "PDF"},
+        ),
+    wildcard_constraints:
+        name="|".join(FIGURE_NAMES),
     params:
-        name="stability_readout",
         dpi=FIGURE_SETTINGS["dpi"],
-        options={"early_epoch": FIGURE_SETTINGS["early_epoch"]},
+        options=lambda wildcards: figure_options(wildcards.name, FIGURE_SETTINGS),
+        caption=lambda wildcards: get_figure(wildcards.name).caption,
     log:
-        f"{RESULTS}/logs/figures/stability_readout.log",
+        f"{RESULTS}/logs/figures/{{name}}.log",
+    conda:
+        SOFTWARE
+    script:
+        "../scripts/figure.py"
+
+
+rule figure_table:
+    input:
+        data=lambda wildcards: FIGURE_INPUT_FILES[get_figure(wildcards.name).needs],
+    output:
+        table=report(
+            f"{RESULTS}/figures/{{name}}.csv",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "{name}", "file": "table (CSV)"},
+        ),
+    wildcard_constraints:
+        name="|".join(TABLE_NAMES) or "(?!)",
+    params:
+        options=lambda wildcards: figure_options(wildcards.name, FIGURE_SETTINGS),
+        caption=lambda wildcards: get_figure(wildcards.name).table_caption or get_figure(wildcards.name).caption,
+    log:
+        f"{RESULTS}/logs/figures/{{name}}_table.log",
     conda:
         SOFTWARE
     script:
@@ -134,20 +91,3 @@ rule validate_engine:
         SOFTWARE
     script:
         "../scripts/validate_engine.py"
-
-
-rule figure_validation:
-    input:
-        data=VALIDATION_FILE,
-    output:
-        **FIGURE_OUTPUTS["validation"],
-    params:
-        name="validation",
-        dpi=FIGURE_SETTINGS["dpi"],
-        options={},
-    log:
-        f"{RESULTS}/logs/figures/validation.log",
-    conda:
-        SOFTWARE
-    script:
-        "../scripts/figure.py"

@@ -7,9 +7,10 @@ rule train_run:
         # The whole run config is a param, so changing one run's settings reruns that run only.
         run_config=lambda wildcards: RUNS[wildcards.run_id],
         run_dir=lambda wildcards: f"{RESULTS}/runs/{wildcards.run_id}",
-        plugin_paths=config["plugin_paths"],
     log:
-        f"{RESULTS}/runs/{{run_id}}/train.log",
+        # This attempt's stderr only: Snakemake deletes a log before a retry. The run's whole
+        # history (every attempt, resumptions included) is results/runs/<run_id>/train.log.
+        f"{RESULTS}/logs/train/{{run_id}}.log",
     threads: lambda wildcards: RUNS[wildcards.run_id]["threads"]
     resources:
         mem_mb=config["resources"]["train"]["mem_mb"],

@@ -1,4 +1,4 @@
-"""Rules figure_*: draw one paper figure (PNG + PDF, and the correlation table for stability_readout)."""
+"""Rules figure and figure_table: draw one registered figure (PNG + PDF) or write its table (CSV)."""
 
 import logging
 import sys
@@ -13,12 +13,14 @@ sys.stderr = open(snakemake.log[0], "a")
 log = logging.getLogger("figure")
 log.setLevel(logging.INFO)
 
-from rnn_lyapunov.figures.render import load_figure_input, render_figure, write_stability_correlations
+from rnn_lyapunov.figures.render import load_figure_input, render_figure, write_figure_table
 
-name = snakemake.params.name
+name = snakemake.wildcards.name
 options = dict(snakemake.params.options)
 dataset = load_figure_input(name, snakemake.input.data)
-render_figure(name, dataset, [snakemake.output.png, snakemake.output.pdf], dpi=snakemake.params.dpi, options=options)
 if "table" in snakemake.output.keys():
-    write_stability_correlations(dataset, snakemake.output.table, **options)
-log.info("figure %s written to %s", name, list(snakemake.output))
+    write_figure_table(name, dataset, snakemake.output.table, options=options)
+else:
+    render_figure(name, dataset, [snakemake.output.png, snakemake.output.pdf], dpi=snakemake.params.dpi,
+                  options=options)
+log.info("figure %s: wrote %s", name, list(snakemake.output))

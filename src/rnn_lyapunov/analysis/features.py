@@ -8,6 +8,14 @@ NaN padding from the sweep) and returns a float:
 * ``n_positive``: number of exponents > 0 (count);
 * ``kaplan_yorke_dimension``: Kaplan & Yorke (1979) dimension of the spectrum (dimensions).
 
+``READOUT_FEATURES`` adds three more, used by :mod:`rnn_lyapunov.analysis.readout` (the figures
+draw ``FEATURES`` only, so their panels and tables are unchanged):
+
+* ``spectrum_slope``: least-squares slope of lambda_i against i/N over an index range, by default
+  the second half of the spectrum (nats/step per unit of i/N);
+* ``n_above_threshold``: number of exponents > -3 nats/step (count);
+* ``positive_sum``: sum of the positive exponents, Pesin's bound on the entropy (nats/step).
+
 A spectrum with no finite exponent gives NaN for every feature.
 """
 
@@ -21,6 +29,10 @@ import xarray as xr
 from rnn_lyapunov.engine.spectrum import kaplan_yorke_dimension as _kaplan_yorke_dimension
 
 TOP_FRACTION = 0.1
+#: Default range of ``spectrum_slope``: the second half of the spectrum, 0.5 < i/N <= 1.
+SLOPE_FRACTION_RANGE = (0.5, 1.0)
+#: Default threshold of ``n_above_threshold``, nats/step.
+COUNT_THRESHOLD = -3.0
 
 
 def _finite(exponents) -> np.ndarray:
@@ -64,9 +76,56 @@ FEATURES = {
 }
 
 
+def spectrum_slope(exponents, *, index_range=None, fraction_range=SLOPE_FRACTION_RANGE,
+                   state_size=None) -> float:
+    """Least-squares slope of ``lambda_i`` against ``i / N``, in nats/step per unit of ``i / N``.
+
+    The finite exponents are sorted descending and numbered ``i = 1, 2, ...``; ``N`` is
+    ``state_size`` when given (and at least the number of finite exponents), else the number of
+    finite exponents. The fit uses the exponents with ``index_range[0] <= i <= index_range[1]``
+    when ``index_range`` (two 1-based indices, e.g. ``(50, 100)``) is given, otherwise those with
+    ``fraction_range[0] < i / N <= fraction_range[1]`` (default: the second half of the spectrum).
+    Fewer than two exponents in the range give NaN.
+    """
+    values = np.sort(_finite(exponents))[::-1]
+    if values.size == 0:
+        return math.nan
+    total = float(state_size) if state_size is not None and np.isfinite(state_size) else math.nan
+    total = total if total >= values.size else float(values.size)
+    index = np.arange(1, values.size + 1)
+    if index_range is not None:
+        keep = (index >= index_range[0]) & (index <= index_range[1])
+    else:
+        keep = (index / total > fraction_range[0]) & (index / total <= fraction_range[1])
+    if keep.sum() < 2:
+        return math.nan
+    return float(np.polyfit(index[keep] / total, values[keep], 1)[0])
+
+
+def n_above_threshold(exponents, threshold: float = COUNT_THRESHOLD) -> float:
+    """Number of exponents strictly above ``threshold`` (nats/step; default -3), as a float."""
+    values = _finite(exponents)
+    return float((values > threshold).sum()) if values.size else math.nan
+
+
+def positive_sum(exponents) -> float:
+    """Sum of the positive exponents, nats/step (0 when none is positive): Pesin's entropy bound."""
+    values = _finite(exponents)
+    return float(values[values > 0].sum()) if values.size else math.nan
+
+
+#: ``FEATURES`` plus the features added for the readout evaluation (``analysis.readout``).
+READOUT_FEATURES = {
+    **FEATURES,
+    "spectrum_slope": (spectrum_slope, r"slope of $\lambda_i$ vs $i/N$, second half (nats/step per unit $i/N$)"),
+    "n_above_threshold": (n_above_threshold, "number of exponents > -3 nats/step (count)"),
+    "positive_sum": (positive_sum, "sum of positive exponents (nats/step)"),
+}
+
+
 def feature_label(name: str) -> str:
-    """The axis label, with units, of feature ``name``."""
-    return FEATURES[name][1]
+    """The axis label, with units, of feature ``name`` (any of ``READOUT_FEATURES``)."""
+    return READOUT_FEATURES[name][1]
 
 
 def spectrum_features(exponents: xr.DataArray) -> xr.Dataset:

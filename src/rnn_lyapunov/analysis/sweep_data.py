@@ -1,9 +1,12 @@
 """Reading the sweep dataset: choosing a task and runs, and the epochs the figures use.
 
 The sweep (docs/design.md, "Sweep NetCDF") has dims ``run``, ``epoch``, ``exponent``,
-``trajectory``, ``convergence_step``; runs with fewer exponents or epochs are padded with NaN.
-Everything here works on that padding: a run's "final" spectrum is at the last epoch whose mean
-spectrum is finite, not at the last epoch label of the sweep.
+``trajectory``, ``step`` (``convergence_step`` in files written before the rename); runs with fewer
+exponents or epochs are padded with NaN. Everything here works on that padding: a run's "final"
+spectrum is at the last epoch whose mean spectrum is finite, not at the last epoch label of the sweep.
+
+Sweeps written by other tools may hold only ``lyapunov_exponents``; :func:`with_derived_quantities`
+adds what can be computed from it (the figures call it wherever they read a sweep).
 """
 
 from __future__ import annotations
@@ -15,6 +18,86 @@ from rnn_lyapunov.errors import InputError
 
 # Display order of the built-in architectures; plugins follow alphabetically.
 ARCHITECTURE_ORDER = ("rnn", "lstm", "gru")
+
+#: the dim of the running estimates; files written before the rename call it ``convergence_step``
+STEP_DIMS = ("step", "convergence_step")
+_DERIVED_NOTE = "computed from the sweep when it was read (rnn_lyapunov.analysis.sweep_data.with_derived_quantities)"
+
+
+def _kaplan_yorke_of_mean(exponents: np.ndarray) -> float:
+    """Kaplan-Yorke dimension of one mean spectrum, NaN padding dropped; NaN when nothing is left."""
+    from rnn_lyapunov.engine.spectrum import kaplan_yorke_dimension
+
+    values = np.sort(finite_exponents(exponents))[::-1]
+    return float(kaplan_yorke_dimension(values)) if values.size else np.nan
+
+
+def _standard_error_of(per_trajectory: np.ndarray) -> np.ndarray:
+    """(..., trajectory, exponent) -> (..., exponent): standard error over the trajectories present.
+
+    A trajectory that is NaN at every exponent is padding (a run with fewer trajectories) and is
+    left out; one trajectory, or none, gives NaN (no error bar).
+    """
+    import torch
+
+    from rnn_lyapunov.engine.spectrum import standard_error
+
+    data = np.asarray(per_trajectory, dtype=float)
+    leading, (n_trajectories, n_exponents) = data.shape[:-2], data.shape[-2:]
+    flat = data.reshape(-1, n_trajectories, n_exponents)
+    result = np.full((flat.shape[0], n_exponents), np.nan)
+    for index, block in enumerate(flat):
+        rows = block[np.isfinite(block).any(axis=1)]
+        if rows.shape[0] >= 2:
+            result[index] = standard_error(torch.from_numpy(np.ascontiguousarray(rows))).numpy()
+    return result.reshape(*leading, n_exponents)
+
+
+def with_derived_quantities(sweep: xr.Dataset) -> xr.Dataset:
+    """``sweep`` with the quantities it lacks that can be derived from what it has; never refuses.
+
+    * ``kaplan_yorke_dimension`` (dims of ``lyapunov_exponents`` without ``exponent``): the
+      Kaplan-Yorke dimension of the mean spectrum (:func:`rnn_lyapunov.engine.spectrum.kaplan_yorke_dimension`),
+      NaN where the mean spectrum is all NaN;
+    * ``lyapunov_stderr`` (dims of ``lyapunov_exponents``): the standard error across trajectories
+      (:func:`rnn_lyapunov.engine.spectrum.standard_error`) when ``lyapunov_exponents_per_trajectory``
+      is present; otherwise it stays absent and the figures draw without error bars.
+
+    Variables already present are kept as they are; a sweep without ``lyapunov_exponents`` is
+    returned unchanged (the figure that needs it then names it). The input is not modified.
+    """
+    if "lyapunov_exponents" not in sweep.data_vars:
+        return sweep
+    exponents = sweep["lyapunov_exponents"]
+    units = exponents.attrs.get("units", "nats per time step")
+    added = {}
+    if "kaplan_yorke_dimension" not in sweep.variables:
+        dimension = xr.apply_ufunc(
+            lambda block: np.apply_along_axis(_kaplan_yorke_of_mean, -1, block) if block.size
+            else np.empty(block.shape[:-1]),
+            exponents, input_core_dims=[["exponent"]], output_dtypes=[float],
+        )
+        added["kaplan_yorke_dimension"] = dimension.assign_attrs(
+            units="1", long_name="Kaplan-Yorke dimension of the mean spectrum", comment=_DERIVED_NOTE)
+    if "lyapunov_stderr" not in sweep.variables and "lyapunov_exponents_per_trajectory" in sweep.data_vars:
+        per_trajectory = sweep["lyapunov_exponents_per_trajectory"]
+        if "trajectory" in per_trajectory.dims and "exponent" in per_trajectory.dims:
+            stderr = xr.apply_ufunc(
+                _standard_error_of, per_trajectory, input_core_dims=[["trajectory", "exponent"]],
+                output_core_dims=[["exponent"]], output_dtypes=[float],
+            )
+            added["lyapunov_stderr"] = stderr.transpose(*exponents.dims).assign_attrs(
+                units=units, long_name="standard error across trajectories", comment=_DERIVED_NOTE)
+    return sweep.assign(added) if added else sweep
+
+
+def step_dim(values: xr.DataArray) -> str:
+    """The running-estimate dim of ``values``: ``step``, or ``convergence_step`` in older files."""
+    for name in STEP_DIMS:
+        if name in values.dims:
+            return name
+    raise InputError(f"{values.name or 'the running estimates'} has no step dim (one of {list(STEP_DIMS)}); "
+                     f"its dims are {list(values.dims)}.")
 
 def ordered_architectures(names) -> list[str]:
     """Architectures in display order: rnn, lstm, gru, then any plugin names alphabetically."""
@@ -30,7 +113,7 @@ def require_variables(sweep: xr.Dataset, names, figure: str) -> None:
         raise InputError(
             f"figure {figure!r} needs the sweep variables {missing}, which this dataset lacks "
             f"(it has {sorted(map(str, sweep.data_vars))}). Build the sweep with "
-            "rnn_lyapunov.config.sweep (see docs/design.md, 'Sweep NetCDF')."
+            "rnn_lyapunov.io.sweep_file.write_sweep (see docs/design.md, 'Sweep NetCDF')."
         )
     if sweep.sizes.get("run", 0) == 0:
         raise InputError(f"figure {figure!r}: the sweep dataset holds no runs (dim 'run' is empty).")

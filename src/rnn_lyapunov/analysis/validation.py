@@ -50,14 +50,14 @@ def _autonomous(system, trajectories: int, steps: int, warmup_steps: int, record
 
 def _map_variables(prefix, spectrum, reference, exponent_dim):
     """Mean, stderr, reference and running estimate (mean over trajectories) of one map."""
-    mean_history = spectrum.history.mean(dim=1).numpy()  # (record_step, exponent)
+    mean_history = spectrum.history.mean(dim=1).numpy()  # (step, exponent)
     dims = (exponent_dim,) if exponent_dim else ()
     squeeze = (lambda values: values) if exponent_dim else (lambda values: values[..., 0])
     return {
         f"{prefix}_exponents": (dims, squeeze(spectrum.exponents.numpy()), {"units": UNITS}),
         f"{prefix}_stderr": (dims, squeeze(spectrum.stderr.numpy()), {"units": UNITS}),
         f"{prefix}_reference": (dims, squeeze(np.asarray(reference, dtype=float)), {"units": UNITS}),
-        f"{prefix}_running_estimate": (("record_step", *dims), squeeze(mean_history), {"units": UNITS}),
+        f"{prefix}_running_estimate": (("step", *dims), squeeze(mean_history), {"units": UNITS}),
     }
 
 
@@ -103,8 +103,8 @@ def compute_validation(
     """Run the engine on the known systems; see the module docstring. Exponents in nats/step.
 
     Dims: ``henon_exponent`` (2), ``gaussian_exponent`` (gaussian_size), ``tanh_exponent``
-    (tanh_hidden_size), ``record_step`` (running estimates of the two maps, every
-    ``record_every`` averaged steps), ``dtype`` (float32, float64), ``reorthonormalize_every``
+    (tanh_hidden_size), ``step`` (running estimates of the two maps, every ``record_every``
+    averaged steps after warm-up), ``dtype`` (float32, float64), ``reorthonormalize_every``
     (1, 5, 10). Each ``*_reference`` variable holds the independent answer.
     """
     started = time.perf_counter()
@@ -132,7 +132,7 @@ def compute_validation(
         "henon_exponent": [1, 2],
         "gaussian_exponent": np.arange(1, gaussian_size + 1),
         "tanh_exponent": np.arange(1, tanh_hidden_size + 1),
-        "record_step": henon.history_steps.numpy(),
+        "step": henon.history_steps.numpy(),
         "dtype": list(DTYPES),
         "reorthonormalize_every": list(REORTHONORMALIZE_INTERVALS),
     }

@@ -2,8 +2,9 @@
 
 An architecture is a recurrent map ``state_t = step(state_{t-1}, x_t)`` on a flat state vector
 (batch, state_size), which is exactly what :func:`rnn_lyapunov.engine.lyapunov.lyapunov_spectrum` needs.
-``step`` is the single source of truth; an analytic ``jacobian`` is an optional speed-up that
-``check_jacobian`` compares with autograd.
+A plugin writes ONE layer, ``cell``, and optionally its tangent map, ``linearised_cell``; this class
+stacks the layers into ``step`` and, given the tangent map, into the engine's fast paths
+``step_with_tangents`` and ``jacobian`` (see :mod:`rnn_lyapunov.architectures.layers`).
 
 State layout: the concatenation over layers, first layer first, of each layer's block; a block
 is ``h`` (RNN, GRU) or ``[h, c]`` (LSTM): ``state_blocks_per_layer`` vectors of ``hidden_size``.
@@ -15,11 +16,13 @@ Parameter names follow ``torch.nn.RNN/LSTM/GRU`` (``weight_ih_l0``, ``weight_hh_
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from rnn_lyapunov.architectures import layers
 from rnn_lyapunov.errors import InputError
 
 INITIALISATIONS = ("default", "uniform", "orthogonal")
@@ -41,7 +44,20 @@ def _check_positive_number(name: str, value) -> float:
 class RecurrentArchitecture(nn.Module):
     """A recurrent core: ``step(state (batch, state_size), x (batch, input_size)) -> (batch, state_size)``.
 
-    Subclasses set ``description`` (one line), implement ``step`` and may implement ``jacobian``.
+    Subclasses set ``description`` (one line) and write one layer (``N = hidden_size``, ``B =
+    state_blocks_per_layer``; a layer's input is x for layer 0, the new ``h`` of the layer below
+    otherwise):
+
+    * ``cell(layer, layer_input (batch, input_size or N), layer_state (batch, B*N)) -> (batch, B*N)``,
+      the layer's new state, whose first N entries are its new ``h``; or
+    * ``linearised_cell(layer, layer_input, layer_state) -> (new_layer_state, tangent_map)``, from
+      which ``cell`` then follows; ``tangent_map(input_rows, *block_rows) -> (batch, k, B*N)`` pushes
+      k perturbations given as rows (see :mod:`~rnn_lyapunov.architectures.layers`). With it the
+      class gets ``step_with_tangents`` and ``jacobian``, cross-layer blocks included; without it
+      both are None and the engine uses forward-mode autodiff through ``step``. Do the
+      derivative work inside ``tangent_map``: ``step`` (training) calls ``linearised_cell`` too.
+
+    A plugin may instead override ``step`` (and ``jacobian``, ``step_with_tangents``) whole.
     With ``gates_per_layer`` set (1 for RNN, 3 for GRU, 4 for LSTM) the base class creates the
     torch-style parameters of each layer: ``weight_ih_l{k}`` (gates * hidden_size, layer input
     size), ``weight_hh_l{k}`` (gates * hidden_size, hidden_size) and, with ``bias``, ``bias_ih_l{k}``
@@ -54,6 +70,7 @@ class RecurrentArchitecture(nn.Module):
         state_blocks_per_layer: hidden_size-long vectors per layer in the state (2 for ``[h, c]``).
         gates_per_layer: row blocks of the torch-style weight matrices, or None (plugin's own).
         recurrent_weight_prefixes: names of the recurrent weights that ``init="orthogonal"`` sets.
+        form_jacobian_for_full_frame: form J once when asked for >= state_size tangents.
     """
 
     description: ClassVar[str] = ""
@@ -61,7 +78,19 @@ class RecurrentArchitecture(nn.Module):
     state_blocks_per_layer: ClassVar[int] = 1
     gates_per_layer: ClassVar[int | None] = 1
     recurrent_weight_prefixes: ClassVar[tuple[str, ...]] = ("weight_hh",)
+    form_jacobian_for_full_frame: ClassVar[bool] = False
     architecture_name: ClassVar[str | None] = None  # set by @register_architecture
+    linearised_cell: ClassVar[Callable | None] = None
+    # None unless the plugin has a tangent map or its own: the engine tests them with callable()
+    step_with_tangents: ClassVar[Callable | None] = None
+    jacobian: ClassVar[Callable | None] = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        analytic = callable(cls.linearised_cell)
+        for name, stacked in (("step_with_tangents", layers.stacked_step_with_tangents), ("jacobian", layers.stacked_jacobian)):
+            if getattr(cls, name) in (None, stacked):  # a plugin's own method stays
+                setattr(cls, name, stacked if analytic else None)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True, **options):
         if options:
@@ -161,19 +190,33 @@ class RecurrentArchitecture(nn.Module):
             return torch.zeros(batch, self.state_size)
         return reference.new_zeros(batch, self.state_size)
 
+    def cell(self, layer: int, layer_input: torch.Tensor, layer_state: torch.Tensor) -> torch.Tensor:
+        """One layer's step: layer_input (batch, input_size or hidden_size), layer_state (batch,
+        state_blocks_per_layer * hidden_size) -> new layer state, same shape, new ``h`` first."""
+        if self.linearised_cell is None:
+            raise NotImplementedError(f"{type(self).__name__} defines neither cell, linearised_cell nor step")
+        return self.linearised_cell(layer, layer_input, layer_state)[0]
+
     def step(self, state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """One time step: state (batch, state_size), x (batch, input_size) -> (batch, state_size)."""
-        raise NotImplementedError
+        """One time step of all layers: state (batch, state_size), x (batch, input_size) -> (batch, state_size)."""
+        return layers.stacked_step(self, state, x)
 
-    def step_with_formed_jacobian(self, state: torch.Tensor, x: torch.Tensor, tangents: torch.Tensor):
-        """Next state and J @ tangents by forming J (needs ``jacobian``).
+    def weight_rows(self, layer: int, input_rows: torch.Tensor | None, hidden_rows: torch.Tensor | None):
+        """Perturbations of ``W_ih x`` and ``W_hh h`` of a torch-style layer, as rows.
 
-        For a full frame (tangents (batch, state_size, k >= state_size)) this is cheaper than pushing
-        every tangent through the gates. Computed as (V^T J^T)^T: both factors contiguous and a
-        column-major result, the layout the engine's QR wants.
+        input_rows (batch, k, layer input size) and hidden_rows (batch or 1, k, hidden_size), either
+        None when not perturbed -> two (..., k, gates * hidden_size), each None where its rows are.
         """
-        transposed_jacobian = self.jacobian(state, x).transpose(1, 2)
-        return self.step(state, x), torch.bmm(tangents.transpose(1, 2), transposed_jacobian).transpose(1, 2)
+        weight_ih, weight_hh, _, _ = self.layer_weights(layer)
+        return (None if input_rows is None else F.linear(input_rows, weight_ih),
+                None if hidden_rows is None else F.linear(hidden_rows, weight_hh))
+
+    def pre_activation_rows(self, layer: int, input_rows: torch.Tensor | None, hidden_rows: torch.Tensor | None):
+        """The sum of the two ``weight_rows``: perturbations of the pre-activations (..., k, gates * hidden_size), or None."""
+        from_input, from_hidden = self.weight_rows(layer, input_rows, hidden_rows)
+        if from_input is None or from_hidden is None:
+            return from_hidden if from_input is None else from_input
+        return from_input + from_hidden
 
     def output(self, state: torch.Tensor) -> torch.Tensor:
         """Features for the readout: the last layer's ``h``, (batch, hidden_size).

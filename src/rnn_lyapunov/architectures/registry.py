@@ -2,8 +2,8 @@
 
 A plugin registers a :class:`~rnn_lyapunov.architectures.base.RecurrentArchitecture` subclass with
 ``@register_architecture("name")``. A bad plugin is refused when it registers (not a subclass, no
-``step``, no one-line ``description``, a name already taken by another class), so the error points
-at the plugin rather than at a later training run.
+``cell``, ``linearised_cell`` or ``step``, no one-line ``description``, a name already taken by
+another class), so the error points at the plugin rather than at a later training run.
 
 Discovery is lazy (the first ``available_architectures`` / ``get_architecture`` /
 ``describe_architectures`` call) and idempotent. Plugins come from three places, in this order:
@@ -82,10 +82,11 @@ def _check_plugin_class(name: str, cls) -> None:
             f"cannot register {where} as architecture {name!r}: it must be a class that subclasses "
             "rnn_lyapunov.architectures.base.RecurrentArchitecture"
         )
-    if cls.step is RecurrentArchitecture.step:
+    if cls.cell is RecurrentArchitecture.cell and cls.linearised_cell is None and cls.step is RecurrentArchitecture.step:
         raise PluginRegistrationError(
             f"cannot register {where} as architecture {name!r}: it does not define "
-            "step(self, state, x) -> next_state (batch, state_size)"
+            "cell(self, layer, layer_input, layer_state) -> new layer state (batch, state_blocks_per_layer * "
+            "hidden_size), or linearised_cell(...) -> (new layer state, tangent_map), or step(self, state, x)"
         )
     description = getattr(cls, "description", "")
     if not isinstance(description, str) or not description.strip() or "\n" in description.strip():
@@ -93,9 +94,11 @@ def _check_plugin_class(name: str, cls) -> None:
             f"cannot register {where} as architecture {name!r}: set the class attribute "
             "description to a one-line summary, e.g. description = 'Elman RNN with tanh'"
         )
-    jacobian = getattr(cls, "jacobian", None)
-    if jacobian is not None and not callable(jacobian):
-        raise PluginRegistrationError(f"cannot register {where}: jacobian must be a method jacobian(self, state, x)")
+    for attribute, signature in (("jacobian", "jacobian(self, state, x)"),
+                                 ("linearised_cell", "linearised_cell(self, layer, layer_input, layer_state)")):
+        value = getattr(cls, attribute, None)
+        if value is not None and not callable(value):
+            raise PluginRegistrationError(f"cannot register {where}: {attribute} must be a method {signature} or absent")
 
 
 def register_architecture(name: str):

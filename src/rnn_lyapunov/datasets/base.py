@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from rnn_lyapunov.datasets.tasks import TASKS
 from rnn_lyapunov.errors import InputError
 
-TASKS = ("classification_last_step", "next_token", "regression_last_step")
 SPLITS = ("train", "validation", "test")
 INPUT_ENCODINGS = ("dense", "one_hot")
 
@@ -72,7 +72,7 @@ class SequenceDataset:
 
     def __post_init__(self):
         if self.task not in TASKS:
-            raise ValueError(f"unknown task {self.task!r}; allowed: {', '.join(TASKS)}")
+            raise ValueError(f"unknown task {self.task!r}; allowed: {', '.join(TASKS)} (rnn_lyapunov.datasets.tasks)")
         if self.input_encoding not in INPUT_ENCODINGS:
             raise ValueError(f"unknown input encoding {self.input_encoding!r}")
 

@@ -71,8 +71,9 @@ def lyapunov_spectrum(
     inputs = _check_inputs(inputs)
     batch, time_steps, _ = inputs.shape
     state_size = int(system.state_size)
-    n_exponents = _check_n_exponents(n_exponents, state_size)
-    _check_schedule(warmup_steps, reorthonormalize_every, record_every, time_steps)
+    check_schedule(warmup_steps=warmup_steps, reorthonormalize_every=reorthonormalize_every,
+                   record_every=record_every, time_steps=time_steps, n_exponents=n_exponents, state_size=state_size)
+    n_exponents = state_size if n_exponents is None else int(n_exponents)
     _check_parameters_match(system, inputs)
     _check_input_size(system, inputs)
     state = _initial_state(system, initial_state, batch, inputs)
@@ -201,32 +202,38 @@ def _check_inputs(inputs) -> torch.Tensor:
 
 def _check_int(name: str, value, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InputError(f"{name} must be an int >= {minimum}, got {value!r}")
+        raise InputError(f"{name} must be an int >= {minimum}, got {value!r}", arguments=(name,))
 
 
-def _check_n_exponents(n_exponents, state_size: int) -> int:
-    if n_exponents is None:
-        return state_size
-    if isinstance(n_exponents, bool) or not isinstance(n_exponents, (int, np.integer)) or not 1 <= n_exponents <= state_size:
-        raise InputError(f"n_exponents must be an int in 1..{state_size} (the state size), got {n_exponents!r}")
-    return int(n_exponents)
+def check_schedule(*, warmup_steps=0, reorthonormalize_every=1, record_every=None, time_steps: int | None = None,
+                   n_exponents=None, state_size: int | None = None) -> None:
+    """The rules that tie the spectrum settings together, checked in one place.
 
-
-def _check_schedule(warmup_steps, reorthonormalize_every, record_every, time_steps: int) -> None:
+    ``warmup_steps < time_steps``; ``record_every`` a multiple of ``reorthonormalize_every``;
+    ``1 <= n_exponents <= state_size``. Arguments left at None (``time_steps``, ``state_size``)
+    are not known yet and skip their rule, so a config can be checked before any data exist.
+    Raises InputError whose ``arguments`` name the offending arguments, for callers that
+    restate it as config keys or command-line flags.
+    """
     _check_int("warmup_steps", warmup_steps, 0)
-    if warmup_steps >= time_steps:
+    if time_steps is not None and warmup_steps >= time_steps:
         raise InputError(
             f"warmup_steps ({warmup_steps}) must be smaller than the number of time steps in inputs "
-            f"({time_steps}); lower warmup_steps or pass longer sequences."
-        )
+            f"({time_steps}); lower warmup_steps or pass longer sequences.", arguments=("warmup_steps",))
     _check_int("reorthonormalize_every", reorthonormalize_every, 1)
     if record_every is not None:
         _check_int("record_every", record_every, 1)
         if record_every % reorthonormalize_every:
             raise InputError(
                 f"record_every ({record_every}) must be a multiple of reorthonormalize_every "
-                f"({reorthonormalize_every}): estimates exist only right after a QR step."
-            )
+                f"({reorthonormalize_every}): estimates exist only right after a QR step.",
+                arguments=("record_every", "reorthonormalize_every"))
+    if n_exponents is not None:
+        upper = "the state size" if state_size is None else state_size
+        if isinstance(n_exponents, bool) or not isinstance(n_exponents, (int, np.integer)) or n_exponents < 1 or (
+                state_size is not None and n_exponents > state_size):
+            raise InputError(f"n_exponents must be an int in 1..{upper} (the state size), got {n_exponents!r}",
+                             arguments=("n_exponents",))
 
 
 def _check_parameters_match(system, inputs: torch.Tensor) -> None:

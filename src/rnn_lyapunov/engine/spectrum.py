@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import torch
 
 UNITS = "nats per time step"
+# The one name of the running-estimate dimension (steps averaged after warm-up) in every file.
+STEP_DIM = "step"
 
 
 def kaplan_yorke_dimension(exponents: torch.Tensor) -> float:
@@ -32,7 +34,12 @@ def kaplan_yorke_dimension(exponents: torch.Tensor) -> float:
 
 
 def positive_exponent_sum(exponents: torch.Tensor) -> float:
-    """Sum of the positive exponents (Pesin's bound on the Kolmogorov-Sinai entropy), nats per step."""
+    """Sum of the positive exponents (Pesin's bound on the Kolmogorov-Sinai entropy), nats per step.
+
+    NaN entries (padding) are skipped; a spectrum with no finite exponent gives NaN.
+    """
+    if bool(exponents.isnan().all()):
+        return float("nan")
     return float(exponents.clamp(min=0.0).nan_to_num(nan=0.0).sum())
 
 
@@ -116,12 +123,14 @@ class Spectrum:
                 (), self.entropy,
                 {"units": UNITS, "long_name": "sum of positive exponents (Pesin bound)"}),
         }
-        coords = {"exponent": list(exponent_index), "trajectory": list(range(self.per_trajectory.shape[0]))}
+        coords = {"exponent": ("exponent", list(exponent_index), {"long_name": "exponent index, descending"}),
+                  "trajectory": ("trajectory", list(range(self.per_trajectory.shape[0])),
+                                 {"long_name": "input sequence"})}
         if self.history is not None:
             data_vars["lyapunov_running_estimate"] = (
-                ("step", "trajectory", "exponent"), self.history.numpy(),
+                (STEP_DIM, "trajectory", "exponent"), self.history.numpy(),
                 {"units": UNITS, "long_name": "running estimate of the Lyapunov exponents"})
-            coords["step"] = self.history_steps.numpy()
+            coords[STEP_DIM] = (STEP_DIM, self.history_steps.numpy(), {"long_name": "steps averaged after warm-up"})
         attributes = {
             "steps": self.steps,
             "warmup_steps": self.warmup_steps,

@@ -1,31 +1,37 @@
-"""The paper figures: one module and one function per figure.
+"""The paper figures: one module per figure, each registered with ``@register_figure``.
 
-Each function takes an ``xarray.Dataset`` and returns a ``matplotlib.figure.Figure`` (built without
-pyplot, so no display or global state is needed). Figures 1-5 read the sweep dataset
-(``results/spectra/sweep.nc``, see docs/design.md "Sweep NetCDF"); ``validation`` reads the dataset
-of :func:`rnn_lyapunov.analysis.validation.compute_validation`. ``FIGURES`` maps each figure's file stem to
-its function; :func:`save_figure` writes a figure atomically (format from the suffix).
+Each figure is a function that takes an ``xarray.Dataset`` and returns a
+``matplotlib.figure.Figure`` (built without pyplot, so no display or global state is needed). The
+registry (:mod:`rnn_lyapunov.figures.registry`) finds them by scanning this package and the
+entry-point group ``rnn_lyapunov.figures``; :func:`get_figure` gives a figure's function (``.draw``),
+input (``.needs``), caption and table, :func:`available_figures` their names.
+:func:`save_figure` writes a figure atomically (format from the suffix).
+
+Nothing is imported here until it is used (PEP 562), so importing a figure module, or the registry
+from the workflow, does not import every other figure.
 """
 
-from rnn_lyapunov.figures.convergence import convergence
-from rnn_lyapunov.figures.engine_validation import validation
-from rnn_lyapunov.figures.hyperparameter_grid import hyperparameter_grid
-from rnn_lyapunov.figures.spectra_by_architecture import spectra_by_architecture
-from rnn_lyapunov.figures.spectrum_during_training import spectrum_during_training
-from rnn_lyapunov.figures.stability_readout import stability_correlations, stability_readout
-from rnn_lyapunov.figures.style import save_figure
+from importlib import import_module
 
-#: figure name (file stem) -> function(dataset) -> Figure
-FIGURES = {
-    "spectra_by_architecture": spectra_by_architecture,
-    "spectrum_during_training": spectrum_during_training,
-    "convergence": convergence,
-    "hyperparameter_grid": hyperparameter_grid,
-    "stability_readout": stability_readout,
-    "validation": validation,
+_PUBLIC_NAMES = {
+    "register_figure": "rnn_lyapunov.figures.registry",
+    "available_figures": "rnn_lyapunov.figures.registry",
+    "get_figure": "rnn_lyapunov.figures.registry",
+    "describe_figures": "rnn_lyapunov.figures.registry",
+    "save_figure": "rnn_lyapunov.figures.style",
 }
 
-#: the figures drawn from the sweep dataset (all but ``validation``)
-SWEEP_FIGURES = tuple(name for name in FIGURES if name != "validation")
+__all__ = sorted(_PUBLIC_NAMES)
 
-__all__ = ["FIGURES", "SWEEP_FIGURES", "save_figure", "stability_correlations", *FIGURES]
+
+def __getattr__(name):
+    module_name = _PUBLIC_NAMES.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'rnn_lyapunov.figures' has no attribute {name!r}")
+    value = getattr(import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -9,8 +9,21 @@ from matplotlib.ticker import NullFormatter
 
 from rnn_lyapunov.analysis import sweep_data
 from rnn_lyapunov.figures import style
+from rnn_lyapunov.figures.registry import register_figure
 
-REQUIRED = ("lyapunov_running_estimate", "lyapunov_exponents_per_trajectory", "val_loss")
+# The running estimates and per-trajectory spectra are drawn when present; a panel without them
+# says which variable the sweep lacks.
+REQUIRED = ("lyapunov_exponents", "val_loss")
+RUNNING, PER_TRAJECTORY = "lyapunov_running_estimate", "lyapunov_exponents_per_trajectory"
+CAPTION = """
+**Convergence of the estimates.** One row per architecture (its best run, at the final spectrum epoch).
+Left: running estimates of the first three exponents vs the number of steps accumulated after
+warm-up; line: mean over trajectories, band: +/- 1 standard deviation across trajectories. Middle:
+standard error of the mean spectrum vs the number of trajectories used (random subsets, log-log) for
+lambda_1 and averaged over exponents, with a line of slope -1/2 (1/sqrt(n)) for reference. Right: the
+spectrum of each input sequence (grey) and their mean: the spread across input sequences. A panel whose
+data the sweep lacks (``lyapunov_running_estimate``, ``lyapunov_exponents_per_trajectory``) says so.
+"""
 
 
 def subsampled_standard_error(per_trajectory: np.ndarray, counts, *, n_repeats: int = 50,
@@ -42,9 +55,21 @@ def trajectory_counts(n_trajectories: int, n_points: int = 6) -> np.ndarray:
     return np.unique(np.geomspace(2, n_trajectories, n_points).round().astype(int))
 
 
+def _missing(ax, variable: str) -> None:
+    ax.text(0.5, 0.5, f"not in this sweep:\n{variable}", transform=ax.transAxes, ha="center", va="center",
+            fontsize="small", color="0.3")
+
+
 def _plot_running(ax, run, n_shown, look):
-    steps = run["convergence_step"].values
-    estimates = run["lyapunov_running_estimate"].values  # (step, trajectory, exponent)
+    ax.set_xlabel("steps accumulated after warm-up (steps)")
+    ax.set_ylabel("running estimate (nats/step)")
+    if RUNNING not in run.data_vars:
+        _missing(ax, RUNNING)
+        return
+    running = run[RUNNING]
+    dim = sweep_data.step_dim(running)
+    steps = running[dim].values
+    estimates = running.transpose(dim, "trajectory", "exponent").values
     valid_steps = np.isfinite(estimates).any(axis=(1, 2))
     steps, estimates = steps[valid_steps], estimates[valid_steps]
     greys = style.sequential_colours(n_shown)
@@ -59,8 +84,6 @@ def _plot_running(ax, run, n_shown, look):
                 label=rf"$\lambda_{{{index + 1}}}$")
     ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())  # crowded 2x10^1, 3x10^1, ... labels otherwise
-    ax.set_xlabel("steps accumulated after warm-up (steps)")
-    ax.set_ylabel("running estimate (nats/step)")
     ax.legend(fontsize="small", loc="best")
 
 
@@ -88,13 +111,19 @@ def _plot_stderr(ax, per_trajectory, look, seed):
     ax.legend(fontsize="small", loc="best")
 
 
-def _plot_spread(ax, run, per_trajectory, look):
-    index = sweep_data.normalised_index(run, per_trajectory.shape[1])
-    for row in per_trajectory:
-        ax.plot(index, row, color="0.7", linewidth=0.6)
-    ax.plot(index, per_trajectory.mean(axis=0), color=look["color"], linestyle=look["linestyle"],
+def _plot_spread(ax, run, per_trajectory, mean, look):
+    """Each trajectory's spectrum (when the sweep has them) and the mean spectrum."""
+    if per_trajectory is not None:
+        index = sweep_data.normalised_index(run, per_trajectory.shape[1])
+        for row in per_trajectory:
+            ax.plot(index, row, color="0.7", linewidth=0.6)
+        mean = per_trajectory.mean(axis=0)
+        ax.plot([], [], color="0.7", linewidth=0.6, label="one input sequence each")
+    else:
+        ax.text(0.97, 0.97, f"not in this sweep:\n{PER_TRAJECTORY}", transform=ax.transAxes, ha="right",
+                va="top", fontsize="small", color="0.3")
+    ax.plot(sweep_data.normalised_index(run, mean.size), mean, color=look["color"], linestyle=look["linestyle"],
             linewidth=1.5, label="mean")
-    ax.plot([], [], color="0.7", linewidth=0.6, label="one input sequence each")
     style.zero_line(ax)
     ax.set_xlim(0.0, 1.0)
     ax.set_xlabel(style.NORMALISED_INDEX_LABEL)
@@ -102,6 +131,7 @@ def _plot_spread(ax, run, per_trajectory, look):
     ax.legend(fontsize="small", loc="lower left")
 
 
+@register_figure("convergence", needs="sweep", variables=REQUIRED, caption=CAPTION)
 def convergence(sweep: xr.Dataset, *, dataset: str | None = None, n_shown: int = 3,
                 seed: int = 0) -> Figure:
     """One row per architecture (its best run on the task), at the final spectrum epoch:
@@ -109,9 +139,10 @@ def convergence(sweep: xr.Dataset, *, dataset: str | None = None, n_shown: int =
     left, running estimates of the first ``n_shown`` exponents vs steps (mean over trajectories,
     band +/- 1 standard deviation across them); middle, the standard error vs number of
     trajectories (random subsets, log-log, with a 1/sqrt(n) reference); right, the spectrum of
-    each input sequence. ``seed`` drives the subset draws.
+    each input sequence. ``seed`` drives the subset draws. The running estimates (dim ``step``, or
+    ``convergence_step`` in older sweeps) and the per-trajectory spectra are optional: a panel
+    without its data names the missing variable.
     """
-    sweep_data.require_variables(sweep, REQUIRED, "convergence")
     task = sweep_data.select_task(sweep, dataset)
     runs = sweep_data.representative_runs(task)
     final_epochs = sweep_data.final_spectrum_epoch(task)
@@ -127,12 +158,19 @@ def convergence(sweep: xr.Dataset, *, dataset: str | None = None, n_shown: int =
             epoch = final_epochs.values[run_index]
             if not np.isfinite(epoch):
                 continue
-            values = run["lyapunov_exponents_per_trajectory"].sel(epoch=int(epoch)).values
-            keep_rows = np.isfinite(values).any(axis=1)
-            keep_columns = np.isfinite(values[keep_rows]).all(axis=0)
-            per_trajectory = values[keep_rows][:, keep_columns]
-            _plot_stderr(axes[row, 1], per_trajectory, look, seed)
-            _plot_spread(axes[row, 2], run, per_trajectory, look)
+            mean = sweep_data.finite_exponents(run["lyapunov_exponents"].sel(epoch=int(epoch)).values)
+            per_trajectory = None
+            if PER_TRAJECTORY in run.data_vars:
+                values = run[PER_TRAJECTORY].sel(epoch=int(epoch)).transpose("trajectory", "exponent").values
+                keep_rows = np.isfinite(values).any(axis=1)
+                keep_columns = np.isfinite(values[keep_rows]).all(axis=0)
+                per_trajectory = values[keep_rows][:, keep_columns]
+                _plot_stderr(axes[row, 1], per_trajectory, look, seed)
+            else:
+                axes[row, 1].set_xlabel("number of trajectories $n$ (input sequences)")
+                axes[row, 1].set_ylabel("standard error (nats/step)")
+                _missing(axes[row, 1], PER_TRAJECTORY)
+            _plot_spread(axes[row, 2], run, per_trajectory, mean, look)
             axes[row, 2].set_title(f"epoch {int(epoch)}", loc="left", fontsize="medium")
         figure.suptitle(f"Convergence of the estimates on {sweep_data.task_name(task)}")
     return figure

@@ -11,8 +11,17 @@ from matplotlib.figure import Figure
 from rnn_lyapunov.analysis import sweep_data
 from rnn_lyapunov.figures import style
 from rnn_lyapunov.analysis.features import FEATURES, feature_table
+from rnn_lyapunov.figures.registry import register_figure
 
 REQUIRED = ("lyapunov_exponents", "val_loss")
+CAPTION = """
+**Hyperparameter sweep.** Heatmaps over initialisation scale (rows of each panel) x learning rate
+(columns), one row of panels per architecture. First column: final validation loss. Other columns:
+features of the spectrum at each run's final recorded epoch: the largest exponent (nats per step), the
+mean of the top 10% of exponents (nats per step), the number of positive exponents, and the
+Kaplan-Yorke dimension. Cells with several runs (seeds) show their mean; each column of panels shares
+one colour scale.
+"""
 ROW_KEY, COLUMN_KEY = "init_scale", "learning_rate"
 
 
@@ -26,6 +35,7 @@ def _grid_keys(values: pd.Series) -> pd.Categorical:
     return pd.Categorical(named, categories=labels, ordered=True)
 
 
+@register_figure("hyperparameter_grid", needs="sweep", variables=REQUIRED, caption=CAPTION)
 def hyperparameter_grid(sweep: xr.Dataset, *, dataset: str | None = None) -> Figure:
     """Heatmaps, one row per architecture, over init scale (rows) x learning rate (columns).
 
@@ -34,7 +44,6 @@ def hyperparameter_grid(sweep: xr.Dataset, *, dataset: str | None = None) -> Fig
     spectrum at each run's final recorded epoch. Cells holding several runs (other seeds or
     hyperparameters) show their mean. Each column of panels shares one colour scale.
     """
-    sweep_data.require_variables(sweep, REQUIRED, "hyperparameter_grid")
     missing = [key for key in (ROW_KEY, COLUMN_KEY) if key not in sweep.coords]
     if missing:
         sweep_data.require_variables(sweep, missing, "hyperparameter_grid")

@@ -12,8 +12,16 @@ from matplotlib.figure import Figure
 from rnn_lyapunov.analysis import sweep_data
 from rnn_lyapunov.figures import style
 from rnn_lyapunov.analysis.features import largest_exponent
+from rnn_lyapunov.figures.registry import register_figure
 
+# kaplan_yorke_dimension is derived from lyapunov_exponents when a sweep lacks it.
 REQUIRED = ("lyapunov_exponents", "kaplan_yorke_dimension", "val_loss")
+CAPTION = """
+**The spectrum during training.** One row per architecture (its best run on the task). Left: the
+spectrum (nats per time step vs normalised index i/N) at every recorded epoch, coloured by epoch
+(0 = initialisation). Middle: the largest exponent lambda_1 vs epoch. Right: the Kaplan-Yorke dimension
+vs epoch. Dotted grey line, right axis: validation loss.
+"""
 
 
 def _twin_validation_loss(ax, epochs, losses):
@@ -28,6 +36,7 @@ def _twin_validation_loss(ax, epochs, losses):
     return twin
 
 
+@register_figure("spectrum_during_training", needs="sweep", variables=REQUIRED, caption=CAPTION)
 def spectrum_during_training(sweep: xr.Dataset, *, dataset: str | None = None) -> Figure:
     """One row per architecture (its best run on the task):
 
@@ -35,7 +44,6 @@ def spectrum_during_training(sweep: xr.Dataset, *, dataset: str | None = None) -
     middle, lambda_1 vs epoch; right, the Kaplan-Yorke dimension vs epoch; the validation loss is
     on a twin axis in both. Exponents in nats/step.
     """
-    sweep_data.require_variables(sweep, REQUIRED, "spectrum_during_training")
     task = sweep_data.select_task(sweep, dataset)
     runs = sweep_data.representative_runs(task)
     recorded = sweep_data.recorded_epoch_mask(task)

@@ -15,8 +15,22 @@ from scipy.stats import spearmanr
 from rnn_lyapunov.analysis import sweep_data
 from rnn_lyapunov.figures import style
 from rnn_lyapunov.analysis.features import FEATURES, feature_table
+from rnn_lyapunov.figures.registry import register_figure
 
 REQUIRED = ("lyapunov_exponents", "val_loss")
+CAPTION = """
+**Does the early spectrum predict the final loss?** a-d: each spectrum feature at an early epoch (the
+first recorded epoch at or after ``figures.early_epoch`` in the config, 0 = initialisation) against the
+final validation loss, one point per run; Spearman's rank correlation rho, its p-value and the number of
+runs are printed in each panel (also in ``stability_readout.csv``). e: the first two principal
+components of the early spectra (each interpolated onto a common grid of i/N) coloured by final
+validation loss; f: the loadings of the two components along i/N.
+"""
+TABLE_CAPTION = """
+**Spearman rank correlations of stability_readout.** One row per spectrum feature at the early epoch
+(``figures.early_epoch`` in the config): ``spearman_rho`` between the feature and the final validation
+loss, its ``p_value`` and ``n_runs``, the runs with both values finite (NaN where a feature is constant).
+"""
 PCA_GRID_POINTS = 20
 
 
@@ -92,6 +106,8 @@ def principal_components(data: np.ndarray, n_components: int = 2):
     return centred @ components.T, components, ratio
 
 
+@register_figure("stability_readout", needs="sweep", variables=REQUIRED, caption=CAPTION,
+                 options=("early_epoch",), table=stability_correlations, table_caption=TABLE_CAPTION)
 def stability_readout(sweep: xr.Dataset, *, early_epoch: int = 0, dataset: str | None = None) -> Figure:
     """Early-epoch spectrum features vs final validation loss, one point per run.
 

@@ -1,79 +1,89 @@
-"""The per-run NetCDF layout: a training run's metrics and spectra as a labelled Dataset.
+"""The per-run NetCDF layout: a training run's spectra and metrics, one file per run.
 
+Built from :meth:`Spectrum.to_dataset` results stacked along ``epoch``, so the names, units and
+derived quantities (standard error, Kaplan-Yorke dimension, entropy) are defined in one place.
 The layout (variables, dims, coordinates, attributes) is documented in docs/design.md; the sweep
-combiner and the figures read exactly this.
+combiner (:mod:`rnn_lyapunov.io.sweep_file`) and the figures read exactly this.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 
+from rnn_lyapunov.engine.spectrum import STEP_DIM, Spectrum
+
+RUNNING_ESTIMATE = "lyapunov_running_estimate"
 # Hyperparameters stored as scalar coordinates of the per-run file (docs/design.md).
 HYPERPARAMETER_COORDINATES = ("run_id", "architecture", "dataset", "hidden_size", "num_layers", "state_size",
                               "init", "init_scale", "learning_rate", "optimizer", "dropout", "seed")
 
 
-def run_dataset(config: dict, state: dict, *, state_size: int, task: str, device: str, n_exponents=None):
-    """The per-run ``xarray.Dataset`` from a run's metrics and spectra (layout in docs/design.md)."""
+def _missing(n_trajectories: int, n_exponents: int) -> Spectrum:
+    """A NaN spectrum for an epoch without one (not requested, or the state diverged)."""
+    return Spectrum(per_trajectory=torch.full((n_trajectories, n_exponents), math.nan, dtype=torch.float64))
+
+
+def _attribute(value):
+    """NetCDF attributes hold numbers and strings: None -> "none", lists -> their text."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return int(value)
+    return value if isinstance(value, (str, int, float)) else str(value)
+
+
+def spectra_by_epoch(spectra: Mapping[int, Spectrum | None], *, n_epochs: int, n_trajectories: int,
+                     n_exponents: int):
+    """Each epoch's ``Spectrum.to_dataset()`` (NaN where there is none) concatenated along ``epoch``.
+
+    The running estimates of the last epoch that has them are kept as ``lyapunov_running_estimate``
+    (step, trajectory, exponent), with that epoch in the attribute ``epoch``; earlier ones are dropped
+    (they would multiply the file size by the number of epochs).
+    """
     import xarray as xr
 
-    from rnn_lyapunov.engine.spectrum import UNITS, kaplan_yorke_dimension, standard_error
-    from rnn_lyapunov.io.storage import provenance_attributes
-
-    n_epochs = state["epoch"] + 1
-    n_exponents = n_exponents or state_size
-    n_trajectories = config["spectrum"]["trajectories"]
-    per_trajectory = np.full((n_epochs, n_trajectories, n_exponents), np.nan)
-    for epoch, values in state["spectra"].items():
-        if values is not None and epoch < n_epochs:
-            per_trajectory[epoch] = values.numpy()
-    mean = per_trajectory.mean(axis=1)  # NaN at epochs without a spectrum
-    stderr = np.stack([standard_error(torch.from_numpy(values)).numpy() for values in per_trajectory])
-    dimension = [math.nan if np.isnan(row).any() else kaplan_yorke_dimension(torch.from_numpy(row)) for row in mean]
-    loss_name = "mean squared error" if task == "regression_last_step" else "cross-entropy in nats per prediction"
-    metrics = state["metrics"]
-    data_vars = {
-        "lyapunov_exponents": (("epoch", "exponent"), mean, {
-            "units": UNITS, "long_name": "Lyapunov exponent, mean over trajectories"}),
-        "lyapunov_exponents_per_trajectory": (("epoch", "trajectory", "exponent"), per_trajectory, {
-            "units": UNITS, "long_name": "Lyapunov exponent of each validation input sequence"}),
-        "lyapunov_stderr": (("epoch", "exponent"), stderr, {
-            "units": UNITS, "long_name": "standard error of the mean exponent across trajectories"}),
-        "kaplan_yorke_dimension": ("epoch", np.array(dimension), {
-            "units": "1", "long_name": "Kaplan-Yorke dimension of the mean spectrum"}),
-        "train_loss": ("epoch", np.array(metrics["train_loss"]), {
-            "units": "1", "long_name": f"training loss ({loss_name}), mean over the epoch's batches"}),
-        "val_loss": ("epoch", np.array(metrics["val_loss"]), {
-            "units": "1", "long_name": f"validation loss ({loss_name})"}),
-        "val_accuracy": ("epoch", np.array(metrics["val_accuracy"]), {
-            "units": "1", "long_name": "validation accuracy (fraction correct; NaN for regression)"}),
-    }
-    coords = {"epoch": ("epoch", np.arange(n_epochs), {"long_name": "training epoch (0 = initialisation)"}),
-              "exponent": ("exponent", np.arange(1, n_exponents + 1), {"long_name": "exponent index, descending"}),
-              "trajectory": ("trajectory", np.arange(n_trajectories), {"long_name": "validation input sequence"})}
-    running = state["running_estimate"]
+    per_epoch, running, running_epoch = [], None, -1
+    for epoch in range(n_epochs):
+        spectrum = spectra.get(epoch) or _missing(n_trajectories, n_exponents)
+        dataset = spectrum.to_dataset()
+        if RUNNING_ESTIMATE in dataset:
+            running, running_epoch = dataset[RUNNING_ESTIMATE], epoch
+            dataset = dataset.drop_vars([RUNNING_ESTIMATE, STEP_DIM])
+        per_epoch.append(dataset.drop_attrs(deep=False))
+    stacked = xr.concat(per_epoch, dim="epoch", data_vars="all", coords="minimal", combine_attrs="override")
+    stacked = stacked.assign_coords(epoch=("epoch", np.arange(n_epochs), {"long_name": "training epoch (0 = initialisation)"}))
     if running is not None:
-        data_vars["lyapunov_running_estimate"] = (("convergence_step", "trajectory", "exponent"),
-                                                  running["history"].numpy(), {
-            "units": UNITS, "long_name": f"running estimate of the exponents at epoch {running['epoch']}"})
-        coords["convergence_step"] = ("convergence_step", running["steps"].numpy(),
-                                      {"long_name": "steps averaged after warm-up"})
-    hyperparameters = {**config, "state_size": state_size}
-    for name in HYPERPARAMETER_COORDINATES:
-        value = hyperparameters[name]
-        coords[name] = ((), math.nan if value is None else value)
-    spectrum = config["spectrum"]
-    attributes = {
-        **{name: ("none" if value is None else value) for name, value in hyperparameters.items()
-           if isinstance(value, (str, int, float)) or value is None},
-        **{f"spectrum_{key}": ("none" if value is None else str(value) if isinstance(value, list) else value)
-           for key, value in spectrum.items()},
-        "task": task,
-        "loss_function": loss_name,
-        "running_estimate_epoch": -1 if running is None else running["epoch"],
-        **provenance_attributes(config, device),
-    }
-    return xr.Dataset(data_vars, coords=coords, attrs=attributes)
+        stacked[RUNNING_ESTIMATE] = running.assign_attrs(
+            long_name=f"running estimate of the exponents at epoch {running_epoch}", epoch=running_epoch)
+    return stacked, running_epoch
+
+
+def run_dataset(spectra: Mapping[int, Spectrum | None], metrics: Mapping[str, Sequence[float]], *,
+                n_trajectories: int, n_exponents: int, hyperparameters: Mapping,
+                metric_attributes: Mapping[str, dict] | None = None, attributes: Mapping | None = None):
+    """The per-run ``xarray.Dataset`` (layout in docs/design.md).
+
+    Args:
+        spectra: epoch -> the spectrum measured after that epoch (None where it diverged); epochs
+            without an entry get NaN. Exponents in nats per step, descending.
+        metrics: name -> one value per epoch (``train_loss``, ``val_loss``, ``val_accuracy``), all the
+            same length: the number of epochs of the file, epoch 0 = initialisation.
+        n_trajectories, n_exponents: the shape of an epoch's spectrum, for epochs without one.
+        hyperparameters: scalar coordinates (``HYPERPARAMETER_COORDINATES`` and any others).
+        metric_attributes: name -> variable attributes (``units``, ``long_name``).
+        attributes: global attributes (provenance, the run config, ...).
+    """
+    n_epochs = len(next(iter(metrics.values())))
+    dataset, running_epoch = spectra_by_epoch(spectra, n_epochs=n_epochs, n_trajectories=n_trajectories,
+                                              n_exponents=n_exponents)
+    for name, values in metrics.items():
+        dataset[name] = ("epoch", np.asarray(values, dtype=float), dict((metric_attributes or {}).get(name, {})))
+    dataset = dataset.assign_coords({name: ((), math.nan if value is None else value)
+                                     for name, value in hyperparameters.items()})
+    dataset.attrs = {name: _attribute(value) for name, value in (attributes or {}).items()}
+    dataset.attrs["running_estimate_epoch"] = running_epoch
+    return dataset

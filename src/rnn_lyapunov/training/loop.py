@@ -10,29 +10,29 @@ result is the per-run NetCDF file described in docs/design.md.
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import os
 import random
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from rnn_lyapunov.errors import InputError, NonFiniteStateError
 from rnn_lyapunov.config.run_config import load_run_config, validate_run_config
-from rnn_lyapunov.io.run_file import run_dataset
+from rnn_lyapunov.config.settings import restate
+from rnn_lyapunov.datasets.tasks import TASKS
+from rnn_lyapunov.errors import InputError
+from rnn_lyapunov.training.spectra import compute_spectrum, spectrum_inputs
+from rnn_lyapunov.training.checkpoints import (checkpoint_path, load_checkpoint, restore_rng_states,
+                                               save_checkpoint)
 
-CHECKPOINT_FILE = "checkpoint.pt"
+# The run's history, appended by every attempt. Not a Snakemake log (the rule's log is another
+# file): Snakemake deletes a job's log before a retry, and this must survive resumption.
 LOG_FILE = "train.log"
-CHECKPOINT_FORMAT = 1
 EVALUATION_BATCH_SIZE = 512
-# Keys that may change between a run and its resumption: extending a run is allowed.
-RESUMABLE_KEYS = ("epochs",)
 
 
 def load_training_data(config: dict):
@@ -57,69 +57,6 @@ def load_training_data(config: dict):
     return dataset
 
 
-def spectrum_inputs(dataset, trajectories: int, steps: int | None) -> torch.Tensor:
-    """The fixed inputs driving every spectrum of a run: float32 (trajectories, steps, input_size).
-
-    Trajectory ``i`` reads validation sequence ``i``; when ``steps`` exceeds the sequence length
-    it reads ``k = ceil(steps / length)`` consecutive sequences ``i*k .. i*k+k-1`` joined in time
-    (for ``char_text`` that is contiguous text). ``steps=None`` means one sequence.
-    """
-    validation = dataset.validation
-    length = validation.sequence_length
-    per_trajectory = 1 if steps is None else math.ceil(steps / length)
-    needed = trajectories * per_trajectory
-    if needed > len(validation):
-        raise InputError(
-            f"config keys spectrum.trajectories x spectrum.steps need {needed} validation sequences of "
-            f"length {length} but {dataset.name!r} has {len(validation)}; lower them (at most "
-            f"{len(validation) // per_trajectory} trajectories of {steps} steps).")
-    sequences = dataset.encode_inputs(validation.inputs[:needed])
-    joined = sequences.reshape(trajectories, per_trajectory * length, dataset.input_size)
-    return joined[:, : (length if steps is None else steps)].contiguous()
-
-
-def compute_spectrum(core, inputs: torch.Tensor, spectrum_config: dict, logger=None):
-    """Spectrum of a copy of ``core`` on ``inputs`` in the configured dtype; None if it diverged.
-
-    The copy (``copy.deepcopy(core)``, cast to float64 if asked) keeps the training parameters and
-    their gradients untouched.
-    """
-    from rnn_lyapunov.engine.lyapunov import lyapunov_spectrum
-
-    dtype = torch.float64 if spectrum_config["dtype"] == "float64" else torch.float32
-    system = copy.deepcopy(core).to(dtype).requires_grad_(False)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            result = lyapunov_spectrum(
-                system, inputs.to(dtype), n_exponents=spectrum_config["n_exponents"],
-                warmup_steps=spectrum_config["warmup_steps"],
-                reorthonormalize_every=spectrum_config["reorthonormalize_every"],
-                record_every=spectrum_config["record_every"])
-        except NonFiniteStateError as error:
-            if logger is not None:
-                logger.warning("spectrum not computed, recording NaN: %s", error)
-            result = None
-    for warning in caught:
-        if logger is not None:
-            logger.warning("while computing the spectrum: %s", warning.message)
-    return result
-
-
-def _loss_terms(outputs, targets, task):
-    """(summed loss, number of correct predictions or None, number of loss terms) for one batch."""
-    functional = torch.nn.functional
-    if task == "next_token":
-        logits, labels = outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1)
-    elif task == "classification_last_step":
-        logits, labels = outputs[:, -1], targets
-    else:
-        predictions = outputs[:, -1]
-        return functional.mse_loss(predictions, targets, reduction="sum"), None, targets.numel()
-    loss = functional.cross_entropy(logits, labels, reduction="sum")
-    return loss, (logits.argmax(dim=-1) == labels).sum(), labels.numel()
-
-
 @torch.no_grad()
 def evaluate(model, dataset, split: str = "validation", device="cpu") -> tuple[float, float]:
     """(mean loss, accuracy) on a split in eval mode; accuracy is NaN for regression.
@@ -133,13 +70,13 @@ def evaluate(model, dataset, split: str = "validation", device="cpu") -> tuple[f
     for start in range(0, len(data), EVALUATION_BATCH_SIZE):
         inputs = dataset.encode_inputs(data.inputs[start:start + EVALUATION_BATCH_SIZE]).to(device)
         outputs, _ = model(inputs)
-        loss, correct, terms = _loss_terms(outputs, data.targets[start:start + EVALUATION_BATCH_SIZE].to(device),
-                                           dataset.task)
+        loss, correct, terms = TASKS[dataset.task].loss_terms(
+            outputs, data.targets[start:start + EVALUATION_BATCH_SIZE].to(device))
         loss_sum += float(loss)
         correct_sum += 0 if correct is None else int(correct)
         count += terms
     model.train(was_training)
-    accuracy = math.nan if dataset.task == "regression_last_step" else correct_sum / count
+    accuracy = correct_sum / count if TASKS[dataset.task].has_accuracy else math.nan
     return loss_sum / count, accuracy
 
 
@@ -152,7 +89,7 @@ def train_one_epoch(model, optimizer, dataset, config, generator, device, progre
     for start in range(0, len(train), config["batch_size"]):
         batch = order[start:start + config["batch_size"]]
         outputs, _ = model(dataset.encode_inputs(train.inputs[batch]).to(device))
-        loss, _, terms = _loss_terms(outputs, train.targets[batch].to(device), dataset.task)
+        loss, _, terms = TASKS[dataset.task].loss_terms(outputs, train.targets[batch].to(device))
         optimizer.zero_grad(set_to_none=True)
         (loss / terms).backward()
         if config["grad_clip"] is not None:
@@ -163,27 +100,6 @@ def train_one_epoch(model, optimizer, dataset, config, generator, device, progre
         progress_bar.update(1)
         progress_bar.set_postfix(loss=f"{loss_sum / count:.4f}", refresh=False)
     return loss_sum / count
-
-
-def _rng_states(generator) -> dict:
-    numpy_state = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": (numpy_state[0], torch.from_numpy(numpy_state[1].astype(np.int64)), *numpy_state[2:]),
-        "python": random.getstate(),
-        "shuffle": generator.get_state(),
-    }
-
-
-def _restore_rng_states(states: dict, generator) -> None:
-    torch.set_rng_state(states["torch"])
-    if states["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-    name, keys, *rest = states["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
-    random.setstate(states["python"])
-    generator.set_state(states["shuffle"])
 
 
 def _seed_everything(seed: int) -> torch.Generator:
@@ -212,27 +128,6 @@ def _make_optimizer(config, parameters):
     return torch.optim.Adam(parameters, lr=config["learning_rate"])
 
 
-def _resumable_part(config: dict) -> dict:
-    return {key: value for key, value in config.items() if key not in RESUMABLE_KEYS}
-
-
-def _load_checkpoint(path: Path, config: dict):
-    # Loaded to the CPU: RNG states must be CPU tensors; load_state_dict moves weights to the model's device.
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise InputError(f"{path} was written by an incompatible version; delete it to start the run afresh.")
-    saved = _resumable_part(checkpoint["config"])
-    differing = sorted(key for key in set(saved) | set(_resumable_part(config)) if saved.get(key) != config.get(key))
-    if differing:
-        raise InputError(
-            f"{path} belongs to a run with a different config (keys {', '.join(differing)} differ); "
-            "use a new run directory, or delete the checkpoint to start over. Only 'epochs' may change on resume.")
-    if checkpoint["epoch"] > config["epochs"]:
-        raise InputError(f"{path} is at epoch {checkpoint['epoch']}, beyond epochs = {config['epochs']}; "
-                         "raise epochs or use a new run directory.")
-    return checkpoint
-
-
 def _open_log(run_dir: Path, run_id: str) -> tuple[logging.Logger, logging.Handler]:
     """The run's logger, appending to ``run_dir/train.log`` (a resumed run continues the same log)."""
     logger = logging.getLogger(f"rnn_lyapunov.training.loop.{run_id}")
@@ -247,9 +142,10 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
     """Train one network, measuring its Lyapunov spectrum, and write the per-run NetCDF file.
 
     Args:
-        config: a run config (see ``run_config.DEFAULTS``); validated and completed here.
-        run_dir: directory for ``checkpoint.pt`` and ``train.log`` (created if needed). If it
-            holds a checkpoint of the same config, the run resumes after that epoch.
+        config: a run config (see ``rnn_lyapunov.config.settings``); validated and completed here.
+        run_dir: directory for the checkpoint and ``train.log`` (created if needed). If it holds a
+            checkpoint of the same config, the run resumes after that epoch; ``train.log`` keeps
+            the history of every attempt.
         output_path: the per-run NetCDF file (written atomically at the end).
         progress: show a progress bar per epoch; None (default) shows it when stderr is a terminal.
 
@@ -258,7 +154,8 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
         exponents in nats per time step, sorted in descending order).
     """
     from rnn_lyapunov.devices import resolve_device
-    from rnn_lyapunov.io.storage import save_torch_atomic, write_netcdf_atomic
+    from rnn_lyapunov.engine.lyapunov import check_schedule
+    from rnn_lyapunov.io.storage import write_netcdf_atomic
 
     config = validate_run_config(config)
     run_dir = Path(run_dir)
@@ -272,24 +169,22 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
         dataset = load_training_data(config)
         spectrum_config = config["spectrum"]
         fixed_inputs = spectrum_inputs(dataset, spectrum_config["trajectories"], spectrum_config["steps"]).to(device)
-        if spectrum_config["warmup_steps"] >= fixed_inputs.shape[1]:
-            raise InputError(f"config key spectrum.warmup_steps = {spectrum_config['warmup_steps']} is not allowed; "
-                             f"allowed: fewer than the {fixed_inputs.shape[1]} spectrum steps.")
         generator = _seed_everything(config["seed"])
         model = build_model(config, dataset).to(device)
         state_size = int(model.system().state_size)
-        if (spectrum_config["n_exponents"] or 0) > state_size:
-            raise InputError(f"config key spectrum.n_exponents = {spectrum_config['n_exponents']} is not allowed; "
-                             f"allowed: at most the state size of this model, {state_size} (or null for all).")
+        try:  # before any training, in the config's own terms
+            check_schedule(warmup_steps=spectrum_config["warmup_steps"], time_steps=fixed_inputs.shape[1],
+                           n_exponents=spectrum_config["n_exponents"], state_size=state_size)
+        except InputError as error:
+            raise restate(error) from None
         optimizer = _make_optimizer(config, model.parameters())
         spectrum_epochs = set(range(config["epochs"] + 1)) if spectrum_config["epochs"] == "all" \
             else {0, *spectrum_config["epochs"]}
-        checkpoint_path = run_dir / CHECKPOINT_FILE
-        if checkpoint_path.is_file():
-            checkpoint = _load_checkpoint(checkpoint_path, config)
+        if checkpoint_path(run_dir).is_file():
+            checkpoint = load_checkpoint(run_dir, config)
             model.load_state_dict(checkpoint["model"])
             optimizer.load_state_dict(checkpoint["optimizer"])
-            _restore_rng_states(checkpoint["rng"], generator)
+            restore_rng_states(checkpoint["rng"], generator)
             state = {key: checkpoint[key] for key in ("epoch", "metrics", "spectra", "running_estimate")}
             logger.info("resuming run %s after epoch %d", config["run_id"], state["epoch"])
         else:
@@ -318,11 +213,9 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
                         val_loss, val_accuracy, "" if epoch not in spectrum_epochs else
                         f" lambda_1 {_leading(state['spectra'][epoch]):.6g}")
             state["epoch"] = epoch
-            save_torch_atomic({"format": CHECKPOINT_FORMAT, "config": config, "model": model.state_dict(),
-                               "optimizer": optimizer.state_dict(), "rng": _rng_states(generator), **state},
-                              checkpoint_path)
-        result = run_dataset(config, state, state_size=state_size, task=dataset.task,
-                             device=str(device), n_exponents=spectrum_config["n_exponents"])
+            save_checkpoint(run_dir, config=config, model=model, optimizer=optimizer, generator=generator,
+                            progress=state)
+        result = _run_file(config, state, state_size=state_size, task=dataset.task, device=str(device))
         write_netcdf_atomic(result, output_path, make_parents=True)
         logger.info("wrote %s", output_path)
         return result
@@ -330,6 +223,37 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
         logger.removeHandler(log_handler)
         log_handler.close()
         torch.set_num_threads(threads_before)
+
+
+def _run_file(config: dict, state: dict, *, state_size: int, task: str, device: str):
+    """The per-run dataset from the run's progress (``rnn_lyapunov.io.run_file``)."""
+    from rnn_lyapunov.engine.spectrum import Spectrum
+    from rnn_lyapunov.io.run_file import HYPERPARAMETER_COORDINATES, run_dataset
+    from rnn_lyapunov.io.storage import provenance_attributes
+
+    running = state["running_estimate"] or {}
+    spectra = {}
+    for epoch, per_trajectory in state["spectra"].items():
+        if per_trajectory is not None and epoch <= state["epoch"]:
+            recorded = running.get("epoch") == epoch
+            spectra[epoch] = Spectrum(per_trajectory=per_trajectory, history=running["history"] if recorded else None,
+                                      history_steps=running["steps"] if recorded else None)
+    loss_name = TASKS[task].loss_name
+    metric_attributes = {
+        "train_loss": {"units": "1", "long_name": f"training loss ({loss_name}), mean over the epoch's batches"},
+        "val_loss": {"units": "1", "long_name": f"validation loss ({loss_name})"},
+        "val_accuracy": {"units": "1", "long_name": "validation accuracy (fraction correct; NaN for regression)"},
+    }
+    hyperparameters = {**config, "state_size": state_size}
+    attributes = {
+        **{name: value for name, value in hyperparameters.items() if not isinstance(value, (dict, list))},
+        **{f"spectrum_{key}": value for key, value in config["spectrum"].items()},
+        "task": task, "loss_function": loss_name, **provenance_attributes(config, device),
+    }
+    return run_dataset(spectra, state["metrics"], n_trajectories=config["spectrum"]["trajectories"],
+                       n_exponents=config["spectrum"]["n_exponents"] or state_size,
+                       hyperparameters={name: hyperparameters[name] for name in HYPERPARAMETER_COORDINATES},
+                       metric_attributes=metric_attributes, attributes=attributes)
 
 
 def _leading(per_trajectory) -> float:
