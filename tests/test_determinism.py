@@ -56,9 +56,10 @@ def sweep_runs(tmp_path, seeds):
     """Run configs from ``expand_sweep`` for a tiny signal_copy sweep over ``seeds``, data built in memory."""
     config = {
         "datasets": {"signal_copy": {"options": {"n_train": 64, "n_validation": 16, "n_test": 4, "delay": 3}}},
-        "sweep": {"datasets": ["signal_copy"], "architectures": ["gru"], "hidden_sizes": [6], "num_layers": [1],
-                  "init_scales": [0.5], "learning_rates": [0.01], "seeds": seeds},
-        "training": {"init": "uniform", "epochs": 1, "batch_size": 16, "device": "cpu", "threads": 1},
+        "sweep": {"cross": {"seed": seeds}},
+        "training": {"dataset": "signal_copy", "architecture": "gru", "hidden_size": 6, "init": "uniform",
+                     "init_scale": 0.5, "learning_rate": 0.01, "epochs": 1, "batch_size": 16, "device": "cpu",
+                     "threads": 1},
         "spectrum": {"trajectories": 2, "n_exponents": 3, "record_every": None},
     }
     runs = expand_sweep(config, results_dir=tmp_path)

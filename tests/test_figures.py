@@ -27,8 +27,8 @@ TABLE_FIGURES = [name for name in available_figures() if get_figure(name).table 
 SHARED_LABEL_FIGURES = {"hyperparameter_grid"}
 
 
-def draw(name, dataset, **options):
-    return get_figure(name).draw(dataset, **options)
+def draw(name, data, /, **options):
+    return get_figure(name).draw(data, **options)
 
 
 def png_size(figure) -> int:

@@ -105,11 +105,11 @@ def test_the_netcdf_file_has_the_documented_layout_units_and_provenance(tmp_path
     with xr.open_dataset(tmp_path / "run.nc", engine="netcdf4") as written:
         written.load()
     xr.testing.assert_identical(written, result)
-    assert dict(written.sizes) == {"epoch": 3, "exponent": 5, "trajectory": 4, "convergence_step": 3}
+    assert dict(written.sizes) == {"epoch": 3, "exponent": 5, "trajectory": 4, "step": 3}
     assert written.lyapunov_exponents.dims == ("epoch", "exponent")
     assert written.lyapunov_exponents_per_trajectory.dims == ("epoch", "trajectory", "exponent")
-    assert written.lyapunov_running_estimate.dims == ("convergence_step", "trajectory", "exponent")
-    assert written.convergence_step.values.tolist() == [2, 4, 6]
+    assert written.lyapunov_running_estimate.dims == ("step", "trajectory", "exponent")
+    assert written.step.values.tolist() == [2, 4, 6]
     for name in ("lyapunov_exponents", "lyapunov_exponents_per_trajectory", "lyapunov_stderr",
                  "lyapunov_running_estimate"):
         assert written[name].attrs["units"] == UNITS and written[name].attrs["long_name"]
@@ -187,7 +187,7 @@ def test_regression_runs_report_mean_squared_error_and_nan_accuracy(tmp_path):
 
 
 def test_asking_for_more_exponents_than_the_state_size_names_the_key(tmp_path):
-    with pytest.raises(InputError, match=r"spectrum\.n_exponents = 13 .*at most the state size of this model, 12"):
+    with pytest.raises(InputError, match=r"config key spectrum\.n_exponents must be an int in 1\.\.12 \(the state size\), got 13"):
         train_run(tiny_config(spectrum={"n_exponents": 13}), tmp_path / "run", tmp_path / "run.nc")
 
 

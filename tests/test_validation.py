@@ -7,7 +7,7 @@ import pytest
 from scipy.special import digamma
 
 from rnn_lyapunov.errors import InputError
-from rnn_lyapunov.figures import validation as validation_figure
+from rnn_lyapunov.figures.registry import get_figure
 from rnn_lyapunov.figures.render import load_figure_input, render_figure
 from rnn_lyapunov.io.storage import write_netcdf_atomic
 from rnn_lyapunov.analysis.validation import compute_validation, newman_exponents
@@ -24,6 +24,14 @@ def small_validation():
 def test_newman_exponents_for_n_one_is_the_mean_log_of_a_standard_normal():
     # E ln|z| for z ~ N(0, 1) is -(euler_gamma + ln 2) / 2.
     assert newman_exponents(1)[0] == pytest.approx(-(np.euler_gamma + math.log(2.0)) / 2.0)
+
+
+def test_running_estimates_are_along_step(small_validation):
+    # 400 map steps, 30 of them warm-up: a record every 20 averaged steps and one at the end.
+    assert small_validation["henon_running_estimate"].dims == ("step", "henon_exponent")
+    assert small_validation["logistic_running_estimate"].dims == ("step",)
+    assert small_validation["step"].values.tolist() == [*range(20, 361, 20), 370]
+    assert "record_step" not in small_validation.dims
 
 
 @pytest.mark.slow
@@ -73,11 +81,19 @@ def test_validation_figure_renders_from_the_written_file(small_validation, tmp_p
     assert png.stat().st_size > 5_000 and pdf.stat().st_size > 5_000
 
 
+@pytest.mark.slow
+def test_validation_figure_reads_files_from_before_the_step_rename(small_validation):
+    figure = get_figure("validation").draw(small_validation.rename({"step": "record_step"}))
+    henon_ax = figure.axes[0]
+    assert henon_ax.get_xlabel() == "steps accumulated after warm-up (steps)"
+    assert henon_ax.get_lines()[0].get_xdata().tolist() == small_validation["step"].values.tolist()
+
+
 def test_validation_figure_refuses_a_sweep_dataset():
     from rnn_lyapunov.figures.synthetic import synthetic_sweep
 
     with pytest.raises(InputError, match="compute_validation"):
-        validation_figure(synthetic_sweep())
+        get_figure("validation").draw(synthetic_sweep())
 
 
 def test_loading_a_non_validation_file_is_refused(tmp_path):

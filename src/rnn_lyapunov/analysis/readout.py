@@ -16,22 +16,22 @@ import warnings
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.stats import spearmanr
+from scipy.stats import pearsonr, rankdata
 from sklearn.decomposition import PCA
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression, Ridge, RidgeCV
+from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.metrics import r2_score, roc_auc_score
 from sklearn.model_selection import GridSearchCV, KFold, RepeatedKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from rnn_lyapunov.analysis import sweep_data
 from rnn_lyapunov.analysis.readout_inputs import build_inputs
 from rnn_lyapunov.errors import InputError
 
 ALPHAS = np.logspace(-3, 3, 13)          # ridge penalties tried by the inner cross-validation
-LOGISTIC_C = (0.1, 1.0, 10.0)            # inverse penalties tried for the PCA + logistic model
-PCA_COMPONENTS = (1, 2, 3, 5, 8)         # numbers of principal components tried (those that fit)
+PCA_COMPONENTS = (1, 2, 3, 5, 8)        # numbers of principal components tried (those that fit)
 TASK_METRICS = {"regression": ("spearman_rho", "r2"), "classification": ("roc_auc",)}
 COLUMNS = ("predictor", "family", "metric", "value", "ci_low", "ci_high", "n_runs", "n_failures",
            "n_excluded", "target_scale", "p_value", "fraction_folds_positive", "features", "note")
@@ -41,45 +41,63 @@ class ReadoutWarning(UserWarning):
     """Some rows of ``evaluate_readout`` are NaN (too few runs, a constant or missing predictor)."""
 
 
-def _spearman(y, predicted) -> float:
-    if y.size < 3 or np.ptp(y) == 0 or np.ptp(predicted) == 0:
-        return math.nan
-    return float(spearmanr(y, predicted).statistic)
+def _scores(metric: str, y: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """``metric`` of each column of ``y`` and ``predicted`` (rows: runs) at once; NaN where undefined.
+
+    Spearman rho is the Pearson correlation of the ranks (``scipy.stats``, ties averaged, as in
+    ``spearmanr``); R^2 is ``sklearn.metrics.r2_score``, ROC AUC ``sklearn.metrics.roc_auc_score``.
+    """
+    result = np.full(y.shape[1], np.nan)
+    spread = np.ptp(y, axis=0) > 0
+    if metric == "roc_auc":
+        if spread.sum() == 1:
+            result[spread] = roc_auc_score(y[:, spread][:, 0], predicted[:, spread][:, 0])
+        elif spread.any():
+            result[spread] = roc_auc_score(y[:, spread].astype(int), predicted[:, spread], average=None)
+    elif metric == "r2" and y.shape[0] >= 2 and spread.any():
+        result[spread] = r2_score(y[:, spread], predicted[:, spread], multioutput="raw_values")
+    elif metric == "spearman_rho" and y.shape[0] >= 3:
+        usable = spread & (np.ptp(predicted, axis=0) > 0)
+        if usable.any():
+            result[usable] = pearsonr(rankdata(y[:, usable], axis=0), rankdata(predicted[:, usable], axis=0),
+                                      axis=0).statistic
+    return result
 
 
-def _r2(y, predicted) -> float:
-    return math.nan if y.size < 2 or np.ptp(y) == 0 else float(r2_score(y, predicted))
-
-
-def _auc(y, predicted) -> float:
-    return math.nan if np.unique(y).size < 2 else float(roc_auc_score(y, predicted))
-
-
-METRICS = {"spearman_rho": _spearman, "r2": _r2, "roc_auc": _auc}
+def _bootstrap(metric, y, predictions, samples, chunk=200) -> np.ndarray:
+    """The metric of the pooled held-out predictions for each resample of runs, (n_bootstrap,)."""
+    repeats, results = predictions.shape[0], []
+    for start in range(0, len(samples), chunk):
+        block = samples[start:start + chunk]                       # (b, runs)
+        pooled_y = np.tile(y[block], (1, repeats)).T               # (repeats * runs, b)
+        pooled = predictions[:, block].transpose(1, 0, 2).reshape(len(block), -1).T
+        results.append(_scores(metric, pooled_y, pooled))
+    return np.concatenate(results) if results else np.empty(0)
 
 
 def _model(kind: str, task: str, y_train: np.ndarray, n_columns: int, seed: int):
     """An unfitted scikit-learn estimator: impute (training-fold median + missing indicator),
-    standardise, then ridge (alpha by inner leave-one-out CV) or logistic regression (C = 1); for
-    ``kind == "pca"``, PCA -> standardise -> ridge/logistic with the number of components and the
-    penalty chosen by an inner ``GridSearchCV`` on the training fold."""
-    imputer = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
+    standardise, then ridge regression (alpha by RidgeCV's leave-one-out CV on the training fold)
+    or logistic regression (C = 1); for ``kind == "pca"``, PCA -> standardise -> the same, with the
+    number of components chosen by a ``GridSearchCV`` on the training fold."""
     classify = task == "classification"
-    if kind == "linear":
-        final = LogisticRegression(max_iter=5000) if classify else RidgeCV(alphas=ALPHAS)
-        return Pipeline([("impute", imputer), ("scale", StandardScaler()), ("model", final)])
+    steps = [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True))]
+    if kind == "pca":
+        steps.append(("pca", PCA()))
+    steps += [("scale", StandardScaler()),
+              ("model", LogisticRegression(max_iter=5000) if classify else RidgeCV(alphas=ALPHAS))]
+    pipeline = Pipeline(steps)
+    if kind != "pca":
+        return pipeline
     smallest_class = int(np.bincount(y_train.astype(int), minlength=2).min()) if classify else len(y_train)
     inner = min(3, smallest_class)
-    pipeline = Pipeline([("impute", imputer), ("pca", PCA()), ("scale", StandardScaler()),
-                         ("model", LogisticRegression(max_iter=5000) if classify else Ridge())])
     fitting = len(y_train) - math.ceil(len(y_train) / max(inner, 2))
     components = [count for count in PCA_COMPONENTS if count <= min(fitting, n_columns)] or [1]
-    if inner < 2:  # too few of a class for an inner split: fixed settings
+    if inner < 2:  # too few of a class for an inner split: a fixed number of components
         return pipeline.set_params(pca__n_components=min(2, components[-1]))
     split = (StratifiedKFold if classify else KFold)(inner, shuffle=True, random_state=seed)
-    grid = {"pca__n_components": components,
-            **({"model__C": list(LOGISTIC_C)} if classify else {"model__alpha": list(ALPHAS[::2])})}
-    return GridSearchCV(pipeline, grid, cv=split, scoring="roc_auc" if classify else "neg_mean_squared_error")
+    return GridSearchCV(pipeline, {"pca__n_components": components}, cv=split,
+                        scoring="roc_auc" if classify else "neg_mean_squared_error")
 
 
 def _cross_validated(X, y, task, kind, splits, repeats, seed) -> np.ndarray:
@@ -90,7 +108,8 @@ def _cross_validated(X, y, task, kind, splits, repeats, seed) -> np.ndarray:
         if task == "classification" and np.unique(y[train]).size < 2:
             predictions[index // folds, test] = y[train].mean()  # one class in training: its prevalence
             continue
-        model = _model(kind, task, y[train], X.shape[1], seed).fit(X[train], y[train])
+        with threadpool_limits(limits=1):  # tiny problems: BLAS threads only add overhead
+            model = _model(kind, task, y[train], X.shape[1], seed).fit(X[train], y[train])
         predictions[index // folds, test] = (model.predict_proba(X[test])[:, 1] if task == "classification"
                                              else model.predict(X[test]))
     return predictions
@@ -220,6 +239,9 @@ def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "fina
     tasks = {"regression": (np.isfinite(inputs.target), inputs.target),
              "classification": (np.ones(len(inputs.runs), bool), inputs.failed.astype(int))}
     rows, results, unusable = [], {}, []
+    baselines = [name for name in chosen if inputs.sets[name][0] == "baseline"
+                 and f"{name}+spectrum_features" in chosen]
+    compared = set(baselines) | {f"{name}+spectrum_features" for name in baselines}
     for task, (mask, y) in tasks.items():
         y = y[mask]
         problem = _too_few(task, y, folds, failure_threshold)
@@ -240,19 +262,17 @@ def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "fina
                 row = {"predictor": name, "family": family, "metric": metric, **common,
                        "features": ", ".join(columns), "note": note}
                 if predictions is not None:
-                    function, pooled = METRICS[metric], np.tile(y, repeats)
-                    distribution = np.array([function(np.tile(y[sample], repeats), predictions[:, sample].ravel())
-                                             for sample in samples])
-                    row["value"] = function(pooled, predictions.ravel())
+                    pooled = predictions.reshape(-1, 1)
+                    row["value"] = _scores(metric, np.tile(y, repeats)[:, None], pooled)[0]
+                    distribution = _bootstrap(metric, y, predictions, samples)
                     row["ci_low"], row["ci_high"] = _interval(distribution)
-                    folds_scores = np.array([function(y[test], predictions[index // folds, test])
-                                             for index, (_, test) in enumerate(splits)])
-                    results[name, metric] = (row["value"], distribution, folds_scores)
+                    by_fold = (np.array([_scores(metric, y[test, None], predictions[index // folds, test, None])[0]
+                                         for index, (_, test) in enumerate(splits)])
+                               if name in compared else None)
+                    results[name, metric] = (row["value"], distribution, by_fold)
                 rows.append(row)
-        for baseline in [name for name in chosen if inputs.sets[name][0] == "baseline"]:
+        for baseline in baselines:
             combination = f"{baseline}+spectrum_features"
-            if combination not in chosen:
-                continue
             for metric in TASK_METRICS[task]:
                 row = {"predictor": f"{combination} vs {baseline}", "family": "comparison", "metric": metric,
                        **common, "features": ", ".join(inputs.sets[combination][1]), "note": ""}

@@ -15,9 +15,17 @@ import traceback
 import warnings
 from pathlib import Path
 
+from rnn_lyapunov.cli.setting_flags import add_setting_flags, given_settings
+from rnn_lyapunov.config.settings import SETTINGS, set_path
 from rnn_lyapunov.errors import InputError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
+# Settings the spectrum command takes as flags, and those whose default there is "not set".
+SPECTRUM_FLAGS = ("spectrum.n_exponents", "spectrum.warmup_steps", "spectrum.steps", "spectrum.trajectories",
+                  "spectrum.reorthonormalize_every", "spectrum.record_every", "spectrum.dtype", "device", "threads")
+SPECTRUM_UNSET = ("spectrum.trajectories", "spectrum.record_every", "threads")
+# Settings the train command takes as flags, overriding the config file.
+TRAIN_FLAGS = tuple(s.key for s in SETTINGS if s.schema.get("type") not in ("object", "array") and s.key != "run_id")
 
 
 def _common_options(defaults: bool) -> argparse.ArgumentParser:
@@ -70,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", required=True, metavar="FILE", help="run config, YAML or JSON")
     train.add_argument("--run-dir", metavar="DIR", help="checkpoint and log directory (default results/runs/RUN_ID)")
     train.add_argument("--out", metavar="FILE.nc", help="per-run NetCDF file (default results/spectra/RUN_ID.nc)")
+    add_setting_flags(train.add_argument_group("settings (override the config file; README, 'Settings')"),
+                      TRAIN_FLAGS, suppress=True)
     train.set_defaults(handler=_train)
     return parser
 
@@ -108,16 +118,10 @@ def _add_spectrum_options(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--inputs", metavar="FILE", help="input sequences (batch, time, input_size) in .pt, .npy or .nc")
     parser.add_argument("--data-dir", metavar="DIR", help="prepared dataset directory (default results/data/NAME)")
     algorithm = parser.add_argument_group("algorithm")
-    algorithm.add_argument("--n-exponents", type=_positive, metavar="K", help="the K largest exponents (default all)")
-    algorithm.add_argument("--warmup-steps", type=_non_negative, default=0, metavar="W", help="steps before averaging starts (default 0)")
-    algorithm.add_argument("--steps", type=_positive, metavar="T", help="time steps per trajectory (default one sequence)")
-    algorithm.add_argument("--trajectories", type=_positive, metavar="B", help="number of input sequences (default all)")
-    algorithm.add_argument("--reorthonormalize-every", type=_positive, default=1, metavar="M", help="steps between QR steps (default 1)")
-    algorithm.add_argument("--record-every", type=_positive, metavar="R", help="store running estimates every R steps")
-    algorithm.add_argument("--dtype", choices=("float32", "float64"), default="float64", help="compute dtype (default float64)")
-    algorithm.add_argument("--device", default="auto", metavar="{auto,cpu,cuda}", help="default auto: CUDA if present")
-    algorithm.add_argument("--threads", type=_positive, metavar="N",
-                           help="CPU threads for torch (default: torch's choice; 1 is often fastest for small networks)")
+    add_setting_flags(algorithm, SPECTRUM_FLAGS, defaults={key: None for key in SPECTRUM_UNSET},
+                      notes={"spectrum.trajectories": "all", "spectrum.steps": "one sequence",
+                             "spectrum.n_exponents": "all", "spectrum.record_every": "none",
+                             "threads": "torch's choice; 1 is often fastest for small networks"})
     algorithm.add_argument("--seed", type=_non_negative, metavar="S",
                            help="choose the trajectories at random with this seed (default: the first ones, in order)")
     parser.add_argument("--out", required=True, metavar="FILE.nc", help="NetCDF file to write (atomically)")
@@ -150,19 +154,6 @@ def _print_table(descriptions: dict[str, str]) -> None:
         print(f"{name:<{width}}  {description}")
 
 
-def check_output_path(path: str | os.PathLike) -> Path:
-    """Refuse, before any computation, an output path whose directory is missing or read-only."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise InputError(f"output path {path} is a directory; give a file name such as {path / 'spectrum.nc'}.")
-    if not directory.is_dir():
-        raise InputError(f"cannot write {path}: the directory {directory} does not exist. Create it (mkdir -p {directory}) or choose another --out.")
-    if not os.access(directory, os.W_OK):
-        raise InputError(f"cannot write {path}: no write permission in {directory}. Choose an --out in a directory you can write to.")
-    return path
-
-
 def _spectrum(args) -> int:
     from rnn_lyapunov.cli.spectrum import run_spectrum_command
 
@@ -170,10 +161,14 @@ def _spectrum(args) -> int:
 
 
 def _train(args) -> int:
-    from rnn_lyapunov.config.run_config import load_run_config
+    from rnn_lyapunov.config.run_config import load_run_config, validate_run_config
+    from rnn_lyapunov.io.storage import check_output_path
     from rnn_lyapunov.training.loop import train_run
 
     config = load_run_config(args.config)
+    for key, value in given_settings(args, TRAIN_FLAGS).items():
+        set_path(config, key, value)
+    config = validate_run_config(config)
     out = check_output_path(args.out) if args.out else Path("results") / "spectra" / f"{config['run_id']}.nc"
     run_dir = Path(args.run_dir) if args.run_dir else Path("results") / "runs" / config["run_id"]
     result = train_run(config, run_dir, out, progress=not args.quiet and sys.stderr.isatty())

@@ -58,8 +58,8 @@ def dataset_inputs(name: str, data_dir: str | None, note) -> tuple[torch.Tensor,
 def run_spectrum_command(args, note) -> int:
     """Run ``rnn-lyapunov spectrum`` with parsed ``args``; returns the exit code (0)."""
     threads = torch.get_num_threads()
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    if getattr(args, "threads") is not None:
+        torch.set_num_threads(getattr(args, "threads"))
     try:
         return _run(args, note)
     finally:  # main() may be called in-process (tests, notebooks): leave torch as it was
@@ -73,8 +73,12 @@ def _run(args, note) -> int:
     from rnn_lyapunov.architectures.registry import get_architecture, load_plugin_paths
     from rnn_lyapunov.io.storage import provenance_attributes, write_netcdf_atomic
     from rnn_lyapunov.io.weights import build_model_from_weights, interpret_state_dict, load_weights_file
-    from rnn_lyapunov.cli.commands import check_output_path
+    from rnn_lyapunov.config.settings import restate
+    from rnn_lyapunov.engine.lyapunov import check_schedule
+    from rnn_lyapunov.io.storage import check_output_path
 
+    # The algorithm flags come from the settings table: their dests are the settings keys.
+    option = {key.rpartition(".")[2]: value for key, value in vars(args).items() if key.startswith("spectrum.")}
     out = check_output_path(args.out)
     device = resolve_device(args.device)
     if args.plugin:
@@ -94,26 +98,31 @@ def _run(args, note) -> int:
         weights, args.architecture, hidden_size=args.hidden_size, num_layers=args.num_layers,
         input_size=input_size, options=options, path=args.state_dict)
     raw_inputs = check_inputs_array(raw_inputs, source=source, input_size=sizes["input_size"])
-    inputs = select_sequences(raw_inputs, trajectories=args.trajectories, steps=args.steps, seed=args.seed,
+    inputs = select_sequences(raw_inputs, trajectories=option["trajectories"], steps=option["steps"], seed=args.seed,
                               concatenate=args.dataset is not None, source=source)
     system = model.system()
     state_size = int(system.state_size)
-    _check_schedule(args, state_size, inputs.shape[1])
+    try:  # before the computation, in the command line's own terms
+        check_schedule(warmup_steps=option["warmup_steps"], reorthonormalize_every=option["reorthonormalize_every"],
+                       record_every=option["record_every"], time_steps=inputs.shape[1],
+                       n_exponents=option["n_exponents"], state_size=state_size)
+    except InputError as error:
+        raise restate(error, as_flags=True) from None
 
-    dtype = torch.float64 if args.dtype == "float64" else torch.float32
+    dtype = torch.float64 if option["dtype"] == "float64" else torch.float32
     system = system.to(device=device, dtype=dtype).requires_grad_(False)
     spectrum = lyapunov_spectrum(
-        system, inputs.to(device=device, dtype=dtype), n_exponents=args.n_exponents,
-        warmup_steps=args.warmup_steps, reorthonormalize_every=args.reorthonormalize_every,
-        record_every=args.record_every, progress=not args.quiet and sys.stderr.isatty())
+        system, inputs.to(device=device, dtype=dtype), n_exponents=option["n_exponents"],
+        warmup_steps=option["warmup_steps"], reorthonormalize_every=option["reorthonormalize_every"],
+        record_every=option["record_every"], progress=not args.quiet and sys.stderr.isatty())
 
     settings = {
         "command": "spectrum", "architecture": args.architecture, "architecture_options": options,
         "state_dict": str(args.state_dict), "weights_layout": weights.layout, **sizes,
         "state_size": state_size, "inputs": source, "trajectories": int(inputs.shape[0]),
-        "time_steps": int(inputs.shape[1]), "n_exponents": spectrum.n_exponents, "warmup_steps": args.warmup_steps,
-        "reorthonormalize_every": args.reorthonormalize_every, "record_every": args.record_every,
-        "dtype": args.dtype, "seed": args.seed, "threads": args.threads,
+        "time_steps": int(inputs.shape[1]), "n_exponents": spectrum.n_exponents, "warmup_steps": option["warmup_steps"],
+        "reorthonormalize_every": option["reorthonormalize_every"], "record_every": option["record_every"],
+        "dtype": option["dtype"], "seed": args.seed, "threads": args.threads,
     }
     dataset = spectrum.to_dataset()  # its attribute "steps" counts the averaged steps (after warm-up)
     dataset.attrs.update(provenance_attributes(settings, str(device)))
@@ -122,25 +131,6 @@ def _run(args, note) -> int:
     if not args.quiet:
         print(summary(spectrum, settings, out))
     return 0
-
-
-def _check_schedule(args, state_size: int, steps: int) -> None:
-    """The engine checks these too; here the messages name the command-line flags."""
-    if args.n_exponents is not None and args.n_exponents > state_size:
-        raise InputError(
-            f"--n-exponents {args.n_exponents} is larger than the state size {state_size} of this network; "
-            f"allowed: 1 to {state_size}."
-        )
-    if args.warmup_steps >= steps:
-        raise InputError(
-            f"--warmup-steps {args.warmup_steps} must be smaller than the {steps} time steps per trajectory; "
-            f"lower --warmup-steps or raise --steps."
-        )
-    if args.record_every is not None and args.record_every % args.reorthonormalize_every:
-        raise InputError(
-            f"--record-every {args.record_every} must be a multiple of --reorthonormalize-every "
-            f"{args.reorthonormalize_every}."
-        )
 
 
 def _netcdf_attributes(settings: dict) -> dict:

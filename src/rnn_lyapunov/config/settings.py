@@ -60,8 +60,9 @@ class Setting:
 
     @property
     def flag(self) -> str:
-        """The command-line flag: ``--warmup-steps``."""
-        return "--" + self.name.replace("_", "-")
+        """The command-line flag: ``--warmup-steps``; ``--spectrum-epochs`` where the bare name is taken."""
+        clash = self.section is not None and self.name in _TOP_LEVEL_NAMES
+        return "--" + (f"{self.section}_{self.name}" if clash else self.name).replace("_", "-")
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -126,6 +127,7 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 SECTIONS = ("spectrum",)
+_TOP_LEVEL_NAMES = {setting.name for setting in SETTINGS if setting.section is None}
 BY_KEY: dict[str, Setting] = {setting.key: setting for setting in SETTINGS}
 BY_ENGINE_ARGUMENT: dict[str, Setting] = {s.engine_argument: s for s in SETTINGS if s.engine_argument}
 

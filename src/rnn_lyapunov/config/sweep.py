@@ -35,10 +35,16 @@ _OPTION_AXIS = "architecture_options."
 
 
 def _format(value) -> str:
-    """Shortest readable form of a value for a run id: 0.001 -> '0.001', 2.0 -> '2', None -> 'none'."""
+    """Shortest readable form of a value for a run id: 0.001 -> '0.001', 2.0 -> '2', None -> 'none'.
+
+    A float that 6 significant digits would not tell apart from its neighbours keeps all its digits.
+    """
     if value is None:
         return "none"
-    return format(value, "g") if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        short = format(value, "g")
+        return short if float(short) == value else repr(value)
+    return str(value)
 
 
 def _check_axis_key(key: str, where: str) -> None:

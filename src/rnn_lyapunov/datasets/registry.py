@@ -135,7 +135,10 @@ def load_dataset(name: str, data_dir: str | os.PathLike) -> SequenceDataset:
             "point data_dir at the directory prepared for this dataset.")
     if description.get("format_version") != FORMAT_VERSION:
         raise InputError(f"{directory} was prepared by an incompatible version; prepare it again.")
-    tensors = torch.load(directory / SPLITS_FILE, map_location="cpu", weights_only=True)
+    from rnn_lyapunov.io.readers import read_torch
+
+    tensors = read_torch(directory / SPLITS_FILE, what="prepared dataset file",
+                         remedy=f"Prepare {name!r} again (delete {directory} and run its prepare_data job).")
     return SequenceDataset(
         name=name,
         task=description["task"],

@@ -157,11 +157,11 @@ class RegisteredFigure:
         self.input.check(dataset, self.variables, self.name)
         return dataset
 
-    def make_table(self, dataset, **options):
+    def make_table(self, data, /, **options):
         """The figure's table (a ``pandas.DataFrame``); InputError when it declares none."""
         if self.table is None:
             raise InputError(f"figure {self.name!r} declares no table ({self.source}).")
-        return self.table(self.prepare(dataset), **options)
+        return self.table(self.prepare(data), **options)
 
     def outputs(self) -> tuple[str, ...]:
         """File names it produces: ``<name>.png``, ``<name>.pdf`` and ``<name>.csv`` with a table."""
@@ -264,7 +264,9 @@ def register_figure(name: str, *, needs: str, caption: str, variables=(), option
             f"figure name {name!r} is not allowed: use lowercase letters, digits and '_', starting with a letter "
             "(it becomes the file name results/figures/<name>.png)"
         )
-    variables, options = tuple(variables), tuple(options)
+    # A bare string would pass for a tuple of one-letter names: keep it so that the check refuses it.
+    variables = variables if isinstance(variables, str) else tuple(variables)
+    options = options if isinstance(options, str) else tuple(options)
 
     def decorator(function):
         _check_registration(name, function, needs, variables, caption, options, table, table_caption)
@@ -276,8 +278,8 @@ def register_figure(name: str, *, needs: str, caption: str, variables=(), option
             )
 
         @functools.wraps(function)
-        def draw(dataset, *args, **kwargs):
-            return function(entry.prepare(dataset), *args, **kwargs)
+        def draw(data, /, *args, **kwargs):  # positional-only: figures take a keyword ``dataset`` (the task)
+            return function(entry.prepare(data), *args, **kwargs)
 
         entry = RegisteredFigure(
             name=name, function=function, draw=draw, needs=needs, variables=variables,

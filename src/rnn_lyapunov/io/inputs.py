@@ -38,18 +38,10 @@ def read_inputs_file(path: str | os.PathLike) -> torch.Tensor:
 
 
 def _read_torch(path: Path):
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a bad file
-        if "GLOBAL" in str(error):  # weights_only refused to import a Python object
-            raise InputError(
-                f"refused to load inputs file {path}: it contains pickled Python objects, not just tensors, and "
-                "loading them could run arbitrary code. Save the inputs as a plain tensor with torch.save(inputs, path)."
-            ) from None
-        raise InputError(
-            f"inputs file {path} cannot be read by torch.load with weights_only=True "
-            f"({type(error).__name__}); save a tensor with torch.save(inputs, path)."
-        ) from None
+    from rnn_lyapunov.io.readers import read_torch
+
+    loaded = read_torch(path, what="inputs file",
+                        remedy="Save the inputs as a plain tensor with torch.save(inputs, path).")
     if isinstance(loaded, dict) and isinstance(loaded.get("inputs"), torch.Tensor):
         return loaded["inputs"]
     if not isinstance(loaded, torch.Tensor):
@@ -61,39 +53,22 @@ def _read_torch(path: Path):
 
 
 def _read_numpy(path: Path):
-    try:
-        return np.load(path, allow_pickle=False)
-    except Exception as error:  # a damaged header raises ValueError, EOFError, even tokenize.TokenError or SyntaxError
-        if "allow_pickle" in str(error):
-            raise InputError(
-                f"inputs file {path} holds pickled Python objects, which are refused because loading them could "
-                "run arbitrary code; save a numeric array with numpy.save."
-            ) from None
-        raise InputError(
-            f"inputs file {path} is not a readable .npy array ({type(error).__name__}: {error}); save it with numpy.save."
-        ) from None
+    from rnn_lyapunov.io.readers import read_npy
+
+    return read_npy(path, what="inputs file", remedy="Save a numeric array with numpy.save.")
 
 
 def _read_netcdf(path: Path):
-    import xarray as xr
+    from rnn_lyapunov.io.readers import read_netcdf
 
-    try:
-        with xr.open_dataset(path, engine="netcdf4") as opened:
-            names = list(opened.data_vars)
-            if NETCDF_VARIABLE in names:
-                name = NETCDF_VARIABLE
-            elif len(names) == 1:
-                name = names[0]
-            else:
-                raise InputError(
-                    f"inputs file {path} has data variables {names}; name the input sequences "
-                    f"{NETCDF_VARIABLE!r} (dims batch, time, feature)."
-                )
-            return opened[name].values
-    except InputError:
-        raise
-    except Exception as error:  # netCDF4/HDF5 raise OSError, RuntimeError, ValueError, even AttributeError for damaged files
-        raise InputError(f"inputs file {path} is not a readable NetCDF file ({type(error).__name__}: {error}).") from None
+    opened = read_netcdf(path, what="inputs file")
+    names = list(opened.data_vars)
+    if NETCDF_VARIABLE in names:
+        return opened[NETCDF_VARIABLE].values
+    if len(names) == 1:
+        return opened[names[0]].values
+    raise InputError(f"inputs file {path} has data variables {names}; name the input sequences "
+                     f"{NETCDF_VARIABLE!r} (dims batch, time, feature).")
 
 
 def check_inputs_array(values, *, source: str = "inputs", input_size: int | None = None) -> torch.Tensor:

@@ -18,17 +18,24 @@ from pathlib import Path
 from rnn_lyapunov.errors import InputError
 
 
-def _check_directory_writable(directory: Path) -> None:
+def _check_directory_writable(directory: Path, path: Path | None = None) -> None:
+    target = f"write {path}" if path is not None else f"write into {directory}"
     if not directory.is_dir():
-        raise InputError(
-            f"cannot write into {directory}: the directory does not exist. Create it first "
-            f"(mkdir -p {directory}) or choose another output path."
-        )
+        raise InputError(f"cannot {target}: the directory {directory} does not exist. Create it first "
+                         f"(mkdir -p {directory}) or choose another output path.")
     if not os.access(directory, os.W_OK):
-        raise InputError(
-            f"cannot write into {directory}: permission denied. Choose an output path in a "
-            "directory you can write to."
-        )
+        raise InputError(f"cannot {target}: no write permission in {directory}. Choose an output path in a "
+                         "directory you can write to.")
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """Refuse, before any computation, an output path that is a directory or whose directory is
+    missing or read-only; returns it as a Path."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"output path {path} is a directory; give a file name such as {path / 'spectrum.nc'}.")
+    _check_directory_writable(path.parent if str(path.parent) else Path("."), path)
+    return path
 
 
 def _current_umask() -> int:

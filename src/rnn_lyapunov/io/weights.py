@@ -7,9 +7,9 @@ Two layouts are understood:
 - a plain ``torch.nn.RNN`` / ``LSTM`` / ``GRU`` state dict: keys ``weight_ih_l0``, ``weight_hh_l0``,
   ... (the plugins use torch's parameter names, so it loads into ``SequenceModel.core``).
 
-Files are read with ``torch.load(path, map_location="cpu", weights_only=True)``: a pickle that
-would import or call arbitrary Python (``os.system`` in ``__reduce__``) is refused before any of
-it runs, and every failure becomes an :class:`InputError` naming the file and the fix.
+Files are read by :func:`rnn_lyapunov.io.readers.read_torch` (``weights_only=True``): a pickle
+that would import or call arbitrary Python is refused before any of it runs, and every failure
+becomes an :class:`InputError` naming the file and the fix.
 """
 
 from __future__ import annotations
@@ -58,36 +58,12 @@ def load_weights_file(path: str | os.PathLike) -> dict:
     Refuses a missing or empty file, a truncated or non-torch file, a pickle with Python objects
     other than tensors (``weights_only=True``), and a file whose content is not a state dict.
     """
+    from rnn_lyapunov.io.readers import read_torch
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"weights file {path} does not exist; pass the path of a state dict saved with torch.save.")
-    if path.stat().st_size == 0:
-        raise InputError(f"weights file {path} is empty (0 bytes); the save that wrote it was probably interrupted. Save the state dict again.")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises RuntimeError, UnpicklingError, EOFError, KeyError, ... for bad files
-        raise _load_error(path, error) from None
+    loaded = read_torch(path, what="weights file",
+                        remedy="Pass a state dict saved with torch.save(model.state_dict(), path).")
     return _state_dict_of(loaded, path)
-
-
-def _load_error(path: Path, error: Exception) -> InputError:
-    message = str(error)
-    if "GLOBAL" in message:
-        return InputError(
-            f"refused to load {path}: it contains pickled Python objects, not just tensors, and loading "
-            "them could run arbitrary code (rnn-lyapunov always loads with torch.load(..., weights_only=True)). "
-            "If you trust the file, re-save only the weights: torch.save(model.state_dict(), path)."
-        )
-    if "central directory" in message or isinstance(error, EOFError):
-        return InputError(
-            f"weights file {path} is truncated or corrupted ({type(error).__name__}); save the state dict again "
-            "with torch.save(model.state_dict(), path)."
-        )
-    return InputError(
-        f"weights file {path} is not a PyTorch file that torch.load can read ({type(error).__name__}: "
-        f"{message.splitlines()[0] if message else 'no detail'}). Pass a state dict saved with "
-        "torch.save(model.state_dict(), path)."
-    )
 
 
 def _is_state_dict(value) -> bool:
