@@ -1,9 +1,11 @@
 """The figure registry: registration and its refusals, discovery (package scan, entry points), lookup."""
 
 import importlib
+import re
 import sys
 import textwrap
 from importlib.metadata import EntryPoint
+from pathlib import Path
 
 import pytest
 
@@ -174,3 +176,23 @@ def test_every_built_in_figure_module_is_found_by_the_scan():
     sources = {get_figure(name).source.split(" ")[0].rsplit(".", 1)[0] for name in available_figures()}
     assert {"rnn_lyapunov.figures.convergence", "rnn_lyapunov.figures.engine_validation"} <= sources
     assert set(describe_figures()) == set(available_figures())
+
+
+def test_the_readme_figure_example_registers_and_draws(fresh_registry, tmp_path, monkeypatch):
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("<!-- section: figures -->", 1)[1].split("<!-- section:", 1)[0]
+    source = next(block for block in re.findall(r"```python\n(.*?)```", section, flags=re.S)
+                  if "@register_figure" in block)
+    (tmp_path / "readme_figure.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "modules", dict(sys.modules))
+    importlib.import_module("readme_figure")
+    (name,) = set(available_figures()) - set(registry_names_before(fresh_registry))
+    figure = get_figure(name).draw(synthetic_sweep(), **figure_options(name, {"early_epoch": 1, "dpi": 80}))
+    (ax,) = figure.axes
+    assert ax.get_xlabel() and ax.get_ylabel() and len(ax.get_lines()) > 1
+
+
+def registry_names_before(registry_copy):
+    """The names in the registry copy before the README module registered (the built-ins)."""
+    return [name for name, figure in registry_copy.items() if figure.source.startswith("rnn_lyapunov.")]

@@ -8,7 +8,7 @@ import pytest
 from rnn_lyapunov.config.run_config import DEFAULTS
 from rnn_lyapunov.config.schema import workflow_schema_yaml
 from rnn_lyapunov.config.settings import SETTINGS, restate, settings_table
-from rnn_lyapunov.engine.lyapunov import check_schedule
+from rnn_lyapunov.engine.arguments import check_schedule
 from rnn_lyapunov.errors import InputError
 
 ROOT = Path(__file__).parents[1]

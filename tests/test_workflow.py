@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -57,7 +58,7 @@ def test_dry_run_of_the_default_config_lists_data_sweep_and_combine_jobs(workflo
     assert counts["train_run"] == 3 * 2 * 2
     assert counts["combine_spectra"] == 1
     assert counts["all"] == 1
-    assert "signal_copy-lstm-h32-l1-uniform0.2-lr0.01-s0" in result.stdout
+    assert "run_id=lstm-p0.2-lr0.01" in result.stdout
     assert not (workflow_copy / "results").exists()
 
 
@@ -90,18 +91,34 @@ class RenamedRNN(ElmanRNN):
 def test_architecture_from_plugin_paths_joins_the_sweep(workflow_copy):
     (workflow_copy / "my_plugin.py").write_text(PLUGIN)
     result = snakemake(workflow_copy, "-n", "--cores", "2", "--config", 'plugin_paths=["my_plugin.py"]',
-                       'sweep={"architectures": ["renamed_rnn"]}')
+                       'sweep={"cross": {"architecture": ["renamed_rnn"]}}')
     assert result.returncode == 0, result.stderr + result.stdout
     assert job_counts(result.stdout)["train_run"] == 2 * 2
-    assert "signal_copy-renamed_rnn-h32-l1-uniform0.2-lr0.01-s0" in result.stdout
+    assert "run_id=renamed_rnn-p0.2-lr0.01" in result.stdout
+
+
+def test_the_readme_plugin_example_trains_through_the_workflow(workflow_copy):
+    """The README's `leaky-rnn` (a hyphenated name) joins a sweep and trains, spectra included."""
+    from test_registry_readme_plugin import _readme_plugin_source
+
+    (workflow_copy / "leaky_rnn.py").write_text(_readme_plugin_source())
+    overrides = ["--config", 'plugin_paths=["leaky_rnn.py"]', 'sweep={"cross": {"architecture": ["leaky-rnn", "rnn"]}}']
+    result = snakemake(workflow_copy, "--cores", "2", "--configfile", "config/tests/tiny.yaml", *overrides,
+                       "results/spectra/leaky-rnn.nc")
+    assert result.returncode == 0, result.stderr[-3000:]
+    import xarray as xr
+
+    with xr.open_dataset(workflow_copy / "results/spectra/leaky-rnn.nc") as run:
+        assert str(run.architecture.values) == "leaky-rnn"
+        assert np.isfinite(run.lyapunov_exponents.values).all()
 
 
 @pytest.mark.parametrize(
     ("scenario", "message"),
     [
-        ("unknown_architecture", r"sweep\.architectures.*'transformer'.*known architectures: .*gru, lstm.*rnn"),
-        ("negative_hidden_size", r"sweep\.hidden_sizes\[0\]' = -4 is not allowed; must be >= 1"),
-        ("unknown_key", r"config key 'sweep': unknown key\(s\) 'learning_rate'; allowed keys: .*learning_rates"),
+        ("unknown_architecture", r"unknown architecture\(s\) 'transformer'; known: .*gru, lstm.*rnn"),
+        ("negative_hidden_size", r"config key sweep\.cross\.hidden_size\.0 = -4 is not allowed; allowed: integer >= 1"),
+        ("unknown_key", r"unknown config key\(s\) sweep\.cross\.learning_rates; allowed keys under sweep\.cross: .*learning_rate"),
     ],
 )
 def test_invalid_config_stops_before_any_job_naming_the_problem(workflow_copy, scenario, message):

@@ -30,10 +30,10 @@ def finished_workflow(tmp_path_factory):
 @pytest.mark.slow
 def test_sweep_file_has_every_run_with_finite_spectra(finished_workflow):
     sweep = load_sweep(finished_workflow / "results/spectra/sweep.nc")
-    config = yaml.safe_load((finished_workflow / "config/tests/tiny.yaml").read_text())["sweep"]
-    assert sweep.sizes["run"] == len(config["architectures"]) * len(config["init_scales"]) * len(config["learning_rates"])
+    config = yaml.safe_load((finished_workflow / "config/tests/tiny.yaml").read_text())["sweep"]["cross"]
+    assert sweep.sizes["run"] == len(config["architecture"]) * len(config["init_scale"])
     assert set(sweep.architecture.values) == {"rnn", "lstm", "gru"}
-    assert set(sweep.init_scale.values) == set(config["init_scales"])
+    assert set(sweep.init_scale.values) == set(config["init_scale"])
     for name in HYPERPARAMETERS:
         assert sweep[name].dims == ("run",), name
     assert list(sweep.epoch.values) == [0, 1, 2]
@@ -75,7 +75,7 @@ def test_second_run_has_nothing_to_do(finished_workflow):
 @pytest.mark.slow
 def test_changing_one_init_scale_reruns_only_its_runs(finished_workflow):
     config = yaml.safe_load((finished_workflow / "config/tests/tiny.yaml").read_text())
-    config["sweep"]["init_scales"] = [0.5, 1.5]  # 2.0 -> 1.5: three runs change, three stay
+    config["sweep"]["cross"]["init_scale"] = [0.5, 1.5]  # 2.0 -> 1.5: three runs change, three stay
     (finished_workflow / "config/tests/changed.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(finished_workflow, "-n", "--cores", "2", "--configfile", "config/tests/changed.yaml")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -83,7 +83,19 @@ def test_changing_one_init_scale_reruns_only_its_runs(finished_workflow):
     assert counts["train_run"] == 3
     assert "prepare_data" not in counts
     assert counts["combine_spectra"] == 1
-    assert not re.search(r"uniform0\.5-lr", " ".join(re.findall(r"wildcards: run_id=(\S+)", result.stdout)))
+    assert not re.search(r"p0\.5", " ".join(re.findall(r"wildcards: run_id=(\S+)", result.stdout)))
+
+
+@pytest.mark.slow
+def test_a_rerun_keeps_the_runs_history_where_snakemake_does_not_delete_it(finished_workflow):
+    """Snakemake deletes a job's log before rerunning it; the run's own history survives."""
+    run = sorted(path.name for path in (finished_workflow / "results/runs").iterdir())[0]
+    (finished_workflow / f"results/spectra/{run}.nc").unlink()
+    result = snakemake(finished_workflow, "--cores", "2", *TINY, f"results/spectra/{run}.nc")
+    assert result.returncode == 0, result.stderr[-3000:]
+    history = (finished_workflow / f"results/runs/{run}/train.log").read_text()
+    assert f"starting run {run}" in history and f"resuming run {run} after epoch 2" in history
+    assert history.count("wrote results/spectra") == 2
 
 
 @pytest.mark.slow

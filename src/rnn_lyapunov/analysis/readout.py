@@ -21,7 +21,8 @@ from sklearn.decomposition import PCA
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.metrics import r2_score, roc_auc_score
-from sklearn.model_selection import GridSearchCV, KFold, RepeatedKFold, StratifiedKFold
+from sklearn.model_selection import (GridSearchCV, KFold, RepeatedKFold, RepeatedStratifiedKFold,
+                                     StratifiedKFold)
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
@@ -111,8 +112,18 @@ def _cross_validated(X, y, task, kind, splits, repeats, seed) -> np.ndarray:
         with threadpool_limits(limits=1):  # tiny problems: BLAS threads only add overhead
             model = _model(kind, task, y[train], X.shape[1], seed).fit(X[train], y[train])
         predictions[index // folds, test] = (model.predict_proba(X[test])[:, 1] if task == "classification"
-                                             else model.predict(X[test]))
+                                             else model.predict(X[test]) - y[train].mean() + y.mean())
     return predictions
+
+
+def _splits(task, y, folds, repeats, seed) -> list:
+    """(train, test) index pairs, ``folds`` per repeat: ``RepeatedKFold`` for the loss,
+    ``RepeatedStratifiedKFold`` for failure (every fold holds its share of the failing runs)."""
+    if task == "regression":
+        return list(RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=seed).split(y))
+    with warnings.catch_warnings():  # fewer failures than folds: some folds get none, as intended
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+        return list(RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed).split(y, y))
 
 
 def _usable(table: pd.DataFrame, columns: list[str], mask: np.ndarray):
@@ -183,7 +194,7 @@ def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "fina
       exponents) over the range every run covers; PCA then ridge/logistic, the number of components
       and the penalty chosen by a GridSearchCV inside each training fold);
     * ``baseline``: ``hyperparameters`` (coordinates along ``run`` that vary: numeric ones, log10
-      of learning rates and of positive ones spanning a decade, indicator columns for text ones;
+      of learning rates and of scales spanning a decade (e.g. init_scale), indicator columns for text ones;
       not run ids, seeds or the task), ``early_val_loss``, ``early_train_loss`` (only when the
       sweep has a finite ``train_loss`` there: our sweeps have none at epoch 0); early losses are
       log10 when the target is;
@@ -247,8 +258,7 @@ def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "fina
         problem = _too_few(task, y, folds, failure_threshold)
         if problem:
             problems.append(problem)
-        splits = [] if problem else list(RepeatedKFold(n_splits=folds, n_repeats=repeats,
-                                                       random_state=seed).split(y))
+        splits = [] if problem else _splits(task, y, folds, repeats, seed)
         samples = np.random.default_rng(seed).integers(0, len(y), size=(n_bootstrap, len(y)))
         common = {"n_runs": len(y), "n_failures": int(y.sum()) if task == "classification" else math.nan,
                   "n_excluded": int((~mask).sum()), "target_scale": inputs.target_scale}

@@ -43,7 +43,7 @@ class ReadoutInputs:
 
 def _final_epochs(sweep: xr.Dataset) -> np.ndarray:
     """Each run's last epoch: ``epochs`` from its ``run_config`` JSON when there, else the sweep's last."""
-    last = float(sweep["epoch"].max()) if "epoch" in sweep.coords else math.nan
+    last = float(sweep["epoch"].values.max())  # positions 0, 1, ... when ``epoch`` has no coordinate
     result = np.full(sweep.sizes["run"], last)
     if "run_config" in sweep.data_vars and sweep["run_config"].dims == ("run",):
         for index, text in enumerate(sweep["run_config"].values):
@@ -115,8 +115,9 @@ def spectrum_columns(sweep, epochs, *, slope_range, count_threshold, grid_points
 def hyperparameter_columns(sweep: xr.Dataset) -> pd.DataFrame:
     """Swept hyperparameters: coordinates along ``run`` that vary.
 
-    Numeric ones as they are, except positive ones named like a learning rate or spanning at least
-    a decade (init scales), which enter as ``log10(name)``; text ones (architecture, optimizer) as
+    Numeric ones as they are, except learning rates (``learning_rate``, ``lr``) and scales spanning
+    at least a decade (a name containing ``scale``, e.g. ``init_scale``), which enter as
+    ``log10(name)`` when positive; text ones (architecture, optimizer) as
     0/1 indicator columns ``name=value`` (one level dropped). Ids, seeds and the task are left out.
     """
     columns = {}
@@ -129,8 +130,9 @@ def hyperparameter_columns(sweep: xr.Dataset) -> pd.DataFrame:
             finite = values[np.isfinite(values)]
             if np.unique(finite).size < 2:
                 continue
-            positive = finite.min() > 0
-            if positive and ("learning_rate" in name or name == "lr" or finite.max() / finite.min() >= 10):
+            rate = "learning_rate" in name or name == "lr"
+            spans = "scale" in name and finite.min() > 0 and finite.max() / finite.min() >= 10
+            if finite.min() > 0 and (rate or spans):
                 columns[f"log10({name})"] = np.log10(np.where(values > 0, values, np.nan))
             else:
                 columns[name] = values

@@ -74,7 +74,7 @@ def _run(args, note) -> int:
     from rnn_lyapunov.io.storage import provenance_attributes, write_netcdf_atomic
     from rnn_lyapunov.io.weights import build_model_from_weights, interpret_state_dict, load_weights_file
     from rnn_lyapunov.config.settings import restate
-    from rnn_lyapunov.engine.lyapunov import check_schedule
+    from rnn_lyapunov.engine.arguments import check_schedule
     from rnn_lyapunov.io.storage import check_output_path
 
     # The algorithm flags come from the settings table: their dests are the settings keys.

@@ -27,7 +27,7 @@ def validate_run_config(config: dict) -> dict:
     if not isinstance(config, dict):
         raise InputError(f"a run config must be a mapping of keys to values, got {type(config).__name__}.")
     from rnn_lyapunov.config.schema import describe_errors, run_config_schema, validator
-    from rnn_lyapunov.engine.lyapunov import check_schedule
+    from rnn_lyapunov.engine.arguments import check_schedule
 
     problems = describe_errors(validator(run_config_schema()).iter_errors(config))
     if problems:

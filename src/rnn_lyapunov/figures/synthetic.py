@@ -12,11 +12,8 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import torch
 import xarray as xr
-
-from rnn_lyapunov.analysis.features import kaplan_yorke_dimension
-
-UNITS = "nats per time step"
 
 
 def _run_spectra(rng, state_size, init_scale, learning_rate, n_epochs, n_trajectories):
@@ -44,76 +41,45 @@ def synthetic_sweep(
     """A sweep of 12 runs: {rnn, lstm, gru} x init_scale {0.5, 1.5} x learning_rate {1e-3, 1e-2}.
 
     Epochs ``0..n_epochs`` (0 = initialisation); the GRU run with init_scale 1.5 and learning rate
-    1e-2 stops after epoch 2. Exponents in nats/step; ``lyapunov_exponents`` is exactly the mean
-    of ``lyapunov_exponents_per_trajectory`` and ``lyapunov_stderr`` its standard error.
+    1e-2 stops after epoch 2. Exponents in nats/step. Built with the package's own per-run layout
+    (:func:`rnn_lyapunov.io.run_file.run_dataset` from ``Spectrum`` objects) and combined with
+    :func:`rnn_lyapunov.io.sweep_file.combine_runs`, so it has exactly the layout of a real sweep.
     """
-    rng = np.random.default_rng(seed)
-    architectures = ("rnn", "lstm", "gru")
-    init_scales = (0.5, 1.5)
-    learning_rates = (1e-3, 1e-2)
-    grid = list(itertools.product(architectures, init_scales, learning_rates))
-    n_runs, n_epoch_labels = len(grid), n_epochs + 1
-    max_state = 2 * hidden_size
-    steps = np.arange(1, n_convergence_steps + 1) * 10
+    from rnn_lyapunov.engine.spectrum import Spectrum
+    from rnn_lyapunov.io.run_file import run_dataset
+    from rnn_lyapunov.io.sweep_file import combine_runs
 
-    per_trajectory = np.full((n_runs, n_epoch_labels, n_trajectories, max_state), np.nan)
-    running = np.full((n_runs, n_convergence_steps, n_trajectories, max_state), np.nan)
-    val_loss = np.full((n_runs, n_epoch_labels), np.nan)
-    train_loss = np.full((n_runs, n_epoch_labels), np.nan)
-    state_sizes = []
-    for run, (architecture, init_scale, learning_rate) in enumerate(grid):
+    rng = np.random.default_rng(seed)
+    grid = list(itertools.product(("rnn", "lstm", "gru"), (0.5, 1.5), (1e-3, 1e-2)))
+    steps = torch.arange(1, n_convergence_steps + 1) * 10
+    runs = []
+    for architecture, init_scale, learning_rate in grid:
         state_size = 2 * hidden_size if architecture == "lstm" else hidden_size
-        state_sizes.append(state_size)
         last_epoch = 2 if (architecture, init_scale, learning_rate) == ("gru", 1.5, 1e-2) else n_epochs
         spectra = _run_spectra(rng, state_size, init_scale, learning_rate, last_epoch + 1, n_trajectories)
-        per_trajectory[run, : last_epoch + 1, :, :state_size] = spectra
         final = spectra[-1]
         wobble = rng.normal(0.0, 0.5, size=final.shape)
-        decay = 1.0 / np.sqrt(steps / steps[0]) - 1.0 / np.sqrt(steps[-1] / steps[0])
-        running[run, :, :, :state_size] = final[None] + decay[:, None, None] * wobble[None]
+        decay = (1.0 / np.sqrt(steps / steps[0]) - 1.0 / np.sqrt(steps[-1] / steps[0])).numpy()
+        running = final[None] + decay[:, None, None] * wobble[None]
+        by_epoch = {epoch: Spectrum(per_trajectory=torch.from_numpy(spectra[epoch].copy()),
+                                    history=torch.from_numpy(running) if epoch == last_epoch else None,
+                                    history_steps=steps if epoch == last_epoch else None)
+                    for epoch in range(last_epoch + 1)}
         # Chaotic or strongly contracting initialisations train worse.
-        early_largest = spectra[0].mean(axis=0)[0]
-        final_loss = 0.6 + 0.8 * abs(early_largest) + rng.normal(0.0, 0.03)
-        epochs = np.arange(last_epoch + 1)
-        val_loss[run, : last_epoch + 1] = final_loss + 1.0 * np.exp(-epochs)
-        train_loss[run, 1 : last_epoch + 1] = val_loss[run, 1 : last_epoch + 1] - 0.05
-
-    # NaN padding propagates: a padded exponent or epoch is NaN in the mean and stderr too.
-    mean = per_trajectory.mean(axis=2)
-    stderr = per_trajectory.std(axis=2, ddof=1) / np.sqrt(n_trajectories)
-    ky = np.array([[kaplan_yorke_dimension(row) for row in run_rows] for run_rows in mean])
-
-    run_ids = [f"{a}-scale{s:g}-lr{lr:g}" for a, s, lr in grid]
-    coords = {
-        "run": run_ids,
-        "run_id": ("run", run_ids),
-        "epoch": np.arange(n_epoch_labels),
-        "exponent": np.arange(1, max_state + 1),
-        "trajectory": np.arange(n_trajectories),
-        "convergence_step": steps,
-        "architecture": ("run", [a for a, _, _ in grid]),
-        "dataset": ("run", ["synthetic"] * n_runs),
-        "hidden_size": ("run", [hidden_size] * n_runs),
-        "num_layers": ("run", [1] * n_runs),
-        "state_size": ("run", state_sizes),
-        "init": ("run", ["default"] * n_runs),
-        "init_scale": ("run", [s for _, s, _ in grid]),
-        "learning_rate": ("run", [lr for _, _, lr in grid]),
-        "optimizer": ("run", ["adam"] * n_runs),
-        "dropout": ("run", [0.0] * n_runs),
-        "seed": ("run", [seed] * n_runs),
-    }
-    data_vars = {
-        "lyapunov_exponents": (("run", "epoch", "exponent"), mean, {"units": UNITS}),
-        "lyapunov_exponents_per_trajectory": (
-            ("run", "epoch", "trajectory", "exponent"), per_trajectory, {"units": UNITS}),
-        "lyapunov_stderr": (("run", "epoch", "exponent"), stderr, {"units": UNITS}),
-        "kaplan_yorke_dimension": (("run", "epoch"), ky, {"units": "1"}),
-        "lyapunov_running_estimate": (
-            ("run", "convergence_step", "trajectory", "exponent"), running, {"units": UNITS}),
-        "train_loss": (("run", "epoch"), train_loss, {"units": "nats"}),
-        "val_loss": (("run", "epoch"), val_loss, {"units": "nats"}),
-        "val_accuracy": (("run", "epoch"), np.exp(-val_loss), {"units": "1"}),
-        "run_config": ("run", ["{}"] * n_runs),
-    }
-    return xr.Dataset(data_vars, coords=coords, attrs={"rnn_lyapunov_sweep": 1, "synthetic": 1})
+        final_loss = 0.6 + 0.8 * abs(spectra[0].mean(axis=0)[0]) + rng.normal(0.0, 0.03)
+        val_loss = final_loss + np.exp(-np.arange(last_epoch + 1))
+        train_loss = np.r_[np.nan, val_loss[1:] - 0.05]
+        run_id = f"{architecture}-scale{init_scale:g}-lr{learning_rate:g}"
+        hyperparameters = {"run_id": run_id, "architecture": architecture, "dataset": "synthetic",
+                           "hidden_size": hidden_size, "num_layers": 1, "state_size": state_size, "init": "default",
+                           "init_scale": init_scale, "learning_rate": learning_rate, "optimizer": "adam",
+                           "dropout": 0.0, "seed": seed}
+        runs.append(run_dataset(by_epoch, {"train_loss": train_loss, "val_loss": val_loss,
+                                           "val_accuracy": np.exp(-val_loss)},
+                                n_trajectories=n_trajectories, n_exponents=state_size,
+                                hyperparameters=hyperparameters,
+                                metric_attributes={"val_loss": {"units": "nats"}, "train_loss": {"units": "nats"}},
+                                attributes={"config": "{}"}))
+    sweep = combine_runs(runs)
+    sweep.attrs["synthetic"] = 1
+    return sweep

@@ -154,7 +154,7 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
         exponents in nats per time step, sorted in descending order).
     """
     from rnn_lyapunov.devices import resolve_device
-    from rnn_lyapunov.engine.lyapunov import check_schedule
+    from rnn_lyapunov.engine.arguments import check_schedule
     from rnn_lyapunov.io.storage import write_netcdf_atomic
 
     config = validate_run_config(config)

@@ -13,13 +13,17 @@
 # Everything lives under DIR: slurm.conf, the munge key and socket, the controller's state, the
 # node's spool, the logs (DIR/log/) and DIR/pids, which records "name pid start-time" of each
 # daemon started; `stop` signals only those processes (a PID reused by another process since has
-# another start time and is left alone). Ports are free ones picked at start, so it does not clash
-# with a SLURM installation or another such cluster; the daemons listen on 127.0.0.1 only.
+# another start time and is left alone). The daemons listen on 127.0.0.1 only, on free ports picked
+# at start.
 # With --owner PID a watcher stops the cluster when process PID exits (a killed test run leaves no
-# daemons behind). If the hostname does not resolve to a loopback address, start adds
-# "127.0.0.1 <hostname>" to /etc/hosts (marked with DIR) and stop removes exactly that line.
+# daemons behind). Outside DIR, start links /run/slurm/conf to DIR (the srun inside each job reads
+# its config there, see link_runtime_config) and, only if the hostname does not resolve to a
+# loopback address, adds "127.0.0.1 <hostname>" to /etc/hosts; stop removes exactly these.
+# One such cluster at a time per machine (the /run/slurm/conf link); it refuses to start next to a
+# SLURM configured in /etc/slurm/slurm.conf.
 # Environment: LOCAL_SLURM_START_TIMEOUT (seconds to wait for the idle node, default 90).
-# Exit status of start: 0 running, 3 the SLURM packages could not be installed, 1 anything else.
+# Exit status of start: 0 running, 3 the SLURM packages could not be installed, 4 another such
+# cluster runs on this machine, 1 anything else.
 set -euo pipefail
 
 PACKAGES=(slurmctld slurmd slurm-client munge)
@@ -30,7 +34,7 @@ die() { echo "local-cluster.sh: $*" >&2; exit 1; }
 say() { echo "local-cluster.sh: $*" >&2; }
 
 usage() {
-    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -138,6 +142,41 @@ restore_hosts() {
     rm -f "$DIR/hosts-line"
 }
 
+# The srun that runs each Snakemake job inside its allocation gets no SLURM_CONF (the jobstep plugin
+# drops every SLURM_* variable), so it reads /etc/slurm/slurm.conf or else /run/slurm/conf/slurm.conf
+# (where a configless slurmd caches its config). start links /run/slurm/conf to DIR while it runs.
+link_runtime_config() {
+    if [[ -e /etc/slurm/slurm.conf ]]; then
+        die "/etc/slurm/slurm.conf exists (a SLURM installation on this machine): the jobs' srun would read it instead of $DIR/slurm.conf; use that cluster, or move it away"
+    fi
+    if [[ -L /run/slurm/conf ]]; then
+        local other
+        other=$(readlink /run/slurm/conf)
+        if [[ -s $other/pids ]] && DIR=$other running; then
+            say "another local cluster runs from $other (/run/slurm/conf points there); stop it first"
+            exit 4
+        fi
+        rm -f /run/slurm/conf                              # left by a cluster that is gone
+    elif [[ -e /run/slurm/conf ]]; then
+        die "/run/slurm/conf exists (a configless slurmd on this machine?); the jobs' srun would read it"
+    fi
+    if [[ ! -d /run/slurm ]]; then
+        mkdir -p /run/slurm
+        touch "$DIR/created-run-slurm"
+    fi
+    ln -s "$DIR" /run/slurm/conf
+}
+
+unlink_runtime_config() {
+    if [[ -L /run/slurm/conf && $(readlink /run/slurm/conf) == "$DIR" ]]; then
+        rm -f /run/slurm/conf
+    fi
+    if [[ -f $DIR/created-run-slurm ]]; then
+        rmdir /run/slurm 2>/dev/null || true
+        rm -f "$DIR/created-run-slurm"
+    fi
+}
+
 running() {  # every recorded daemon alive
     [[ -s $DIR/pids ]] || return 1
     local name pid started
@@ -241,6 +280,7 @@ cmd_start() {
     ensure_hostname_resolves "$host"
     read -r -a ports <<<"$(free_ports)"
     write_config "$host" "${ports[0]}" "${ports[1]}"
+    link_runtime_config
 
     # munged as root with --force: DIR may sit below directories only root can enter (pytest's
     # tmp dirs), which munged's strict path checks would otherwise refuse.
@@ -270,7 +310,7 @@ cmd_start() {
 }
 
 cmd_stop() {
-    [[ -f $DIR/pids ]] || { restore_hosts; say "nothing recorded in $DIR/pids"; return 0; }
+    [[ -f $DIR/pids ]] || { unlink_runtime_config; restore_hosts; say "nothing recorded in $DIR/pids"; return 0; }
     local name pid started deadline
     # Jobs first: their slurmstepd processes would outlive slurmd.
     if [[ -f $DIR/slurm.conf ]] && SLURM_CONF=$DIR/slurm.conf scontrol ping >/dev/null 2>&1; then
@@ -301,6 +341,7 @@ cmd_stop() {
         fi
     done
     rm -f "$DIR/pids"
+    unlink_runtime_config
     restore_hosts
 }
 
