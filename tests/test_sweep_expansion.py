@@ -93,7 +93,7 @@ def test_a_key_both_shared_and_swept_is_refused():
         expand_sweep(workflow_config(cross={"hidden_size": [4, 8]}))
 
 
-def test_run_ids_name_only_the_values_that_vary():
+def test_run_ids_name_the_architecture_and_the_values_that_vary():
     runs = expand_sweep(workflow_config(cross={"architecture": ["lstm", "gru"], "learning_rate": [0.001],
                                                "dropout": [0.0, 0.1]}))
     assert [run["run_id"] for run in runs] == ["lstm-do0", "lstm-do0.1", "gru-do0", "gru-do0.1"]
@@ -104,8 +104,13 @@ def test_a_hyphenated_architecture_name_makes_a_valid_run_id():
     assert [run["run_id"] for run in runs] == ["leaky-rnn", "rnn"]
 
 
+def test_a_sweep_that_varies_only_the_seed_still_names_the_architecture():
+    runs = expand_sweep({"sweep": {"cross": {"seed": [0, 1]}}, "training": {"architecture": "gru"}})
+    assert [run["run_id"] for run in runs] == ["gru-s0", "gru-s1"]
+
+
 def test_value_listed_twice_is_an_error_naming_the_run():
-    with pytest.raises(InputError, match="same id 'h8"):
+    with pytest.raises(InputError, match="same id 'rnn-h8"):
         expand_sweep({"sweep": {"cross": {"hidden_size": [8, 8]}}})
 
 

@@ -102,9 +102,9 @@ def test_the_readme_plugin_example_trains_through_the_workflow(workflow_copy):
     from test_registry_readme_plugin import _readme_plugin_source
 
     (workflow_copy / "leaky_rnn.py").write_text(_readme_plugin_source())
-    overrides = ["--config", 'plugin_paths=["leaky_rnn.py"]', 'sweep={"cross": {"architecture": ["leaky-rnn", "rnn"]}}']
-    result = snakemake(workflow_copy, "--cores", "2", "--configfile", "config/tests/tiny.yaml", *overrides,
-                       "results/spectra/leaky-rnn.nc")
+    overrides = ["--config", 'plugin_paths=["leaky_rnn.py"]', 'sweep={"cross": {"architecture": ["leaky-rnn", "rnn"], "init_scale": [0.5]}}']
+    result = snakemake(workflow_copy, "results/spectra/leaky-rnn.nc", "--cores", "2",
+                       "--configfile", "config/tests/tiny.yaml", *overrides)
     assert result.returncode == 0, result.stderr[-3000:]
     import xarray as xr
 

@@ -91,7 +91,7 @@ def test_a_rerun_keeps_the_runs_history_where_snakemake_does_not_delete_it(finis
     """Snakemake deletes a job's log before rerunning it; the run's own history survives."""
     run = sorted(path.name for path in (finished_workflow / "results/runs").iterdir())[0]
     (finished_workflow / f"results/spectra/{run}.nc").unlink()
-    result = snakemake(finished_workflow, "--cores", "2", *TINY, f"results/spectra/{run}.nc")
+    result = snakemake(finished_workflow, f"results/spectra/{run}.nc", "--cores", "2", *TINY)
     assert result.returncode == 0, result.stderr[-3000:]
     history = (finished_workflow / f"results/runs/{run}/train.log").read_text()
     assert f"starting run {run}" in history and f"resuming run {run} after epoch 2" in history

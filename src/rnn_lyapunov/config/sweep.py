@@ -11,8 +11,8 @@ The workflow config (``config/config.yaml``) holds settings shared by every run 
 
 Every cross axis, zip group and sampled key is crossed with the others. Any sweepable run-config
 key (``rnn_lyapunov.config.settings``; ``spectrum.*`` keys with their section) can be an axis, and
-``architecture_options.NAME`` sweeps a plugin option. Run ids name the values that vary
-(``lstm-h64-lr0.002-s0``).
+``architecture_options.NAME`` sweeps a plugin option. Run ids name the architecture and the values
+that vary (``lstm-h64-lr0.002-s0``).
 """
 
 from __future__ import annotations
@@ -105,13 +105,14 @@ def sweep_axes(sweep: dict) -> list[list[dict]]:
 
 def run_id(values: dict, varying: list[str]) -> str:
     """Readable id naming the values of ``varying`` keys, e.g. ``lstm-h64-lr0.002-s0``."""
+    values = {"architecture": BY_KEY["architecture"].default, **values}
     parts = []
     for key in varying:
         setting = BY_KEY.get(key)
         label = f"{key.removeprefix(_OPTION_AXIS)}=" if setting is None or setting.run_id_label is None \
             else setting.run_id_label
         parts.append(f"{label}{_format(values[key])}")
-    identifier = "-".join(parts) or str(values.get("architecture", "run"))
+    identifier = "-".join(parts)
     if not _RUN_ID_CHARACTERS.match(identifier):
         raise InputError(f"the run id {identifier!r} built from the swept values has characters other than "
                          "letters, digits and _ . + = -; use such values in the sweep.")
@@ -142,7 +143,8 @@ def expand_sweep(config: dict, *, results_dir: str | os.PathLike = "results") ->
             if key in shared or (name and name in (config.get(section) or {})):
                 raise InputError(f"config key {key} is both a shared setting and a sweep axis; remove one of them.")
     points = [dict(item for part in combination for item in part.items()) for combination in itertools.product(*axes)]
-    varying = _ordered(key for axis in axes if len(axis) > 1 for key in axis[0])
+    # The architecture always leads, so a file name says which network it holds.
+    varying = _ordered({"architecture", *(key for axis in axes if len(axis) > 1 for key in axis[0])})
     runs, seen = [], {}
     for point in points:
         run = dict(shared, spectrum=copy.deepcopy(config.get("spectrum") or {}),
