@@ -38,7 +38,7 @@ def validate_run_config(config: dict) -> dict:
             filled[key].update(value)
         else:
             filled[key] = value
-    for key in ("learning_rate", "momentum", "dropout"):
+    for key in ("learning_rate", "momentum", "dropout", "lr_decay"):
         filled[key] = float(filled[key])
     _check_registered(filled)
     spectrum = filled["spectrum"]

@@ -119,7 +119,13 @@ def build_model(config: dict, dataset):
         config["architecture"], input_size=dataset.input_size, hidden_size=config["hidden_size"],
         output_size=dataset.output_size, num_layers=config["num_layers"], init=config["init"],
         init_scale=config["init_scale"], init_gain=config["init_gain"], dropout=config["dropout"],
-        **config["architecture_options"])
+        bias=config["bias"], **config["architecture_options"])
+
+
+def learning_rate_at(config: dict, epoch: int) -> float:
+    """The learning rate of training epoch ``epoch`` (>= 1): ``learning_rate * lr_decay^(epoch -
+    lr_decay_start + 1)`` from ``lr_decay_start`` on, ``learning_rate`` before."""
+    return config["learning_rate"] * config["lr_decay"] ** max(0, epoch - config["lr_decay_start"] + 1)
 
 
 def _make_optimizer(config, parameters):
@@ -197,6 +203,9 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
             if epoch == 0:
                 train_loss = math.nan
             else:
+                # Set from the epoch, not stepped by a scheduler: a resumed run needs no scheduler state.
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate_at(config, epoch)
                 with tqdm(total=n_batches, desc=f"{config['run_id']} epoch {epoch}/{config['epochs']}",
                           unit="batch", disable=not show, leave=False) as bar:
                     train_loss = train_one_epoch(model, optimizer, dataset, config, generator, device, bar)
