@@ -50,3 +50,15 @@ def test_dataset_round_trips_through_netcdf(tmp_path):
     write_netcdf_atomic(dataset, path)
     with xr.open_dataset(path) as reopened:
         xr.testing.assert_identical(reopened.load(), dataset)
+
+
+def test_bits_are_nats_divided_by_ln_2_and_the_dimension_is_unchanged():
+    import math
+
+    spectrum = Spectrum(per_trajectory=torch.tensor([[0.3, -0.1, -1.2], [0.1, -0.3, -1.0]], dtype=torch.float64))
+    nats, bits = spectrum.to_dataset("nats"), spectrum.to_dataset("bits")
+    for name in ("lyapunov_exponents", "lyapunov_exponents_per_trajectory", "lyapunov_stderr", "entropy"):
+        assert torch.allclose(torch.as_tensor(bits[name].values) * math.log(2), torch.as_tensor(nats[name].values),
+                              rtol=1e-15, atol=0)
+    assert bits.lyapunov_exponents.attrs["units"] == bits.attrs["exponent_units"] == "bits per time step"
+    assert float(bits.kaplan_yorke_dimension) == float(nats.kaplan_yorke_dimension)

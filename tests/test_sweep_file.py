@@ -150,3 +150,10 @@ def test_load_sweep_refuses_a_corrupted_file(tmp_path):
 def test_load_sweep_names_a_missing_file(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         load_sweep(tmp_path / "nothing.nc")
+
+
+def test_combine_runs_refuses_runs_in_different_units():
+    bits = per_run_dataset("b", seed=1)
+    bits["lyapunov_exponents"].attrs["units"] = "bits per time step"
+    with pytest.raises(InputError, match="different units"):
+        combine_runs([per_run_dataset("a"), bits])

@@ -122,9 +122,9 @@ def _run(args, note) -> int:
         "state_size": state_size, "inputs": source, "trajectories": int(inputs.shape[0]),
         "time_steps": int(inputs.shape[1]), "n_exponents": spectrum.n_exponents, "warmup_steps": option["warmup_steps"],
         "reorthonormalize_every": option["reorthonormalize_every"], "record_every": option["record_every"],
-        "dtype": option["dtype"], "seed": args.seed, "threads": args.threads,
+        "dtype": option["dtype"], "units": option["units"], "seed": args.seed, "threads": args.threads,
     }
-    dataset = spectrum.to_dataset()  # its attribute "steps" counts the averaged steps (after warm-up)
+    dataset = spectrum.to_dataset(option["units"])  # attribute "steps": the averaged steps (after warm-up)
     dataset.attrs.update(provenance_attributes(settings, str(device)))
     dataset.attrs.update(_netcdf_attributes(settings))
     write_netcdf_atomic(dataset, out)
@@ -150,19 +150,23 @@ def _netcdf_attributes(settings: dict) -> dict:
 
 def summary(spectrum, settings: dict, out) -> str:
     """A few lines: the leading exponents with standard errors, Kaplan-Yorke dimension, the file."""
+    from rnn_lyapunov.engine.spectrum import EXPONENT_UNITS
+
+    units = settings.get("units", "nats")
+    label, factor = EXPONENT_UNITS[units]
     lines = [
         f"Lyapunov spectrum of {settings['architecture']} (hidden_size {settings['hidden_size']}, "
         f"{settings['num_layers']} layer(s), state_size {settings['state_size']}) on {settings['inputs']}:",
         f"{settings['trajectories']} trajectories x {settings['time_steps']} steps (warm-up {settings['warmup_steps']}), "
-        f"{settings['dtype']}. Exponents in nats per time step, mean +- standard error over trajectories:",
+        f"{settings['dtype']}. Exponents in {label}, mean +- standard error over trajectories:",
     ]
     shown = min(spectrum.n_exponents, SUMMARY_EXPONENTS)
     for index in range(shown):
-        mean, error = float(spectrum.exponents[index]), float(spectrum.stderr[index])
+        mean, error = factor * float(spectrum.exponents[index]), factor * float(spectrum.stderr[index])
         lines.append(f"  lambda_{index + 1:<3d} {mean:+.6f} +- {error:.6f}")
     if spectrum.n_exponents > shown:
         lines.append(f"  ... {spectrum.n_exponents - shown} more in the file")
     lines.append(f"Kaplan-Yorke dimension {spectrum.kaplan_yorke_dimension:.4f}; "
-                 f"sum of positive exponents {spectrum.entropy:.6f} nats/step")
+                 f"sum of positive exponents {factor * spectrum.entropy:.6f} {units}/step")
     lines.append(f"wrote {out}")
     return "\n".join(lines)

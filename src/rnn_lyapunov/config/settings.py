@@ -130,6 +130,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("spectrum.record_every", _OPTIONAL_POSITIVE_INT, 10,
             "store running estimates every R steps (a multiple of reorthonormalize_every); null: none",
             engine_argument="record_every", sweepable=False),
+    Setting("spectrum.units", {"enum": ["nats", "bits"]}, "nats",
+            "units of the exponents written and shown: nats (ln) or bits (log2, the authors') per step",
+            run_id_label=""),
     Setting("spectrum.dtype", {"enum": ["float32", "float64"]}, "float64", "compute dtype of the spectrum",
             run_id_label=""),
 )

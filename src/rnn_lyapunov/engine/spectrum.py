@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import torch
 
 UNITS = "nats per time step"
+# Units a spectrum can be written in: name -> (units attribute, factor applied to nats per step).
+EXPONENT_UNITS = {"nats": (UNITS, 1.0), "bits": ("bits per time step", 1.0 / math.log(2.0))}
 # The one name of the running-estimate dimension (steps averaged after warm-up) in every file.
 STEP_DIM = "step"
 
@@ -97,45 +99,53 @@ class Spectrum:
         """Sum of the positive mean exponents (nats per step)."""
         return positive_exponent_sum(self.exponents)
 
-    def to_dataset(self):
+    def to_dataset(self, units: str = "nats"):
         """The spectrum as a labelled ``xarray.Dataset``.
 
         Dims ``trajectory``, ``exponent`` (1-based index) and, when a history was recorded,
-        ``step``; units in each variable's attributes.
+        ``step``; units in each variable's attributes and in the attribute ``exponent_units``.
+        ``units="bits"`` writes exponents in bits per step (log2; Vogt et al. 2022 report those);
+        the Kaplan-Yorke dimension does not depend on the units.
         """
         import xarray as xr
+
+        if units not in EXPONENT_UNITS:
+            from rnn_lyapunov.errors import InputError
+
+            raise InputError(f"units must be one of {', '.join(EXPONENT_UNITS)}, got {units!r}", arguments=("units",))
+        label, factor = EXPONENT_UNITS[units]
 
         exponent_index = range(1, self.n_exponents + 1)
         data_vars = {
             "lyapunov_exponents": (
-                "exponent", self.exponents.numpy(),
-                {"units": UNITS, "long_name": "Lyapunov exponent, mean over trajectories"}),
+                "exponent", (factor * self.exponents).numpy(),
+                {"units": label, "long_name": "Lyapunov exponent, mean over trajectories"}),
             "lyapunov_exponents_per_trajectory": (
-                ("trajectory", "exponent"), self.per_trajectory.numpy(),
-                {"units": UNITS, "long_name": "Lyapunov exponent of each input sequence"}),
+                ("trajectory", "exponent"), (factor * self.per_trajectory).numpy(),
+                {"units": label, "long_name": "Lyapunov exponent of each input sequence"}),
             "lyapunov_stderr": (
-                "exponent", self.stderr.numpy(),
-                {"units": UNITS, "long_name": "standard error of the mean across trajectories"}),
+                "exponent", (factor * self.stderr).numpy(),
+                {"units": label, "long_name": "standard error of the mean across trajectories"}),
             "kaplan_yorke_dimension": (
                 (), self.kaplan_yorke_dimension,
                 {"units": "1", "long_name": "Kaplan-Yorke dimension of the mean spectrum"}),
             "entropy": (
-                (), self.entropy,
-                {"units": UNITS, "long_name": "sum of positive exponents (Pesin bound)"}),
+                (), factor * self.entropy,
+                {"units": label, "long_name": "sum of positive exponents (Pesin bound)"}),
         }
         coords = {"exponent": ("exponent", list(exponent_index), {"long_name": "exponent index, descending"}),
                   "trajectory": ("trajectory", list(range(self.per_trajectory.shape[0])),
                                  {"long_name": "input sequence"})}
         if self.history is not None:
             data_vars["lyapunov_running_estimate"] = (
-                (STEP_DIM, "trajectory", "exponent"), self.history.numpy(),
-                {"units": UNITS, "long_name": "running estimate of the Lyapunov exponents"})
+                (STEP_DIM, "trajectory", "exponent"), (factor * self.history).numpy(),
+                {"units": label, "long_name": "running estimate of the Lyapunov exponents"})
             coords[STEP_DIM] = (STEP_DIM, self.history_steps.numpy(), {"long_name": "steps averaged after warm-up"})
         attributes = {
             "steps": self.steps,
             "warmup_steps": self.warmup_steps,
             "reorthonormalize_every": self.reorthonormalize_every,
-            "exponent_units": UNITS,
+            "exponent_units": label,
             "exponent_order": "descending",
         }
         return xr.Dataset(data_vars, coords=coords, attrs=attributes)

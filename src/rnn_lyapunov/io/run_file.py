@@ -37,7 +37,7 @@ def _attribute(value):
 
 
 def spectra_by_epoch(spectra: Mapping[int, Spectrum | None], *, n_epochs: int, n_trajectories: int,
-                     n_exponents: int):
+                     n_exponents: int, units: str = "nats"):
     """Each epoch's ``Spectrum.to_dataset()`` (NaN where there is none) concatenated along ``epoch``.
 
     The running estimates of the last epoch that has them are kept as ``lyapunov_running_estimate``
@@ -49,7 +49,7 @@ def spectra_by_epoch(spectra: Mapping[int, Spectrum | None], *, n_epochs: int, n
     per_epoch, running, running_epoch = [], None, -1
     for epoch in range(n_epochs):
         spectrum = spectra.get(epoch) or _missing(n_trajectories, n_exponents)
-        dataset = spectrum.to_dataset()
+        dataset = spectrum.to_dataset(units)
         if RUNNING_ESTIMATE in dataset:
             running, running_epoch = dataset[RUNNING_ESTIMATE], epoch
             dataset = dataset.drop_vars([RUNNING_ESTIMATE, STEP_DIM])
@@ -63,7 +63,7 @@ def spectra_by_epoch(spectra: Mapping[int, Spectrum | None], *, n_epochs: int, n
 
 
 def run_dataset(spectra: Mapping[int, Spectrum | None], metrics: Mapping[str, Sequence[float]], *,
-                n_trajectories: int, n_exponents: int, hyperparameters: Mapping,
+                n_trajectories: int, n_exponents: int, hyperparameters: Mapping, units: str = "nats",
                 metric_attributes: Mapping[str, dict] | None = None, attributes: Mapping | None = None):
     """The per-run ``xarray.Dataset`` (layout in docs/design.md).
 
@@ -73,13 +73,14 @@ def run_dataset(spectra: Mapping[int, Spectrum | None], metrics: Mapping[str, Se
         metrics: name -> one value per epoch (``train_loss``, ``val_loss``, ``val_accuracy``), all the
             same length: the number of epochs of the file, epoch 0 = initialisation.
         n_trajectories, n_exponents: the shape of an epoch's spectrum, for epochs without one.
+        units: ``"nats"`` or ``"bits"`` per step, for every exponent-valued variable.
         hyperparameters: scalar coordinates (``HYPERPARAMETER_COORDINATES`` and any others).
         metric_attributes: name -> variable attributes (``units``, ``long_name``).
         attributes: global attributes (provenance, the run config, ...).
     """
     n_epochs = len(next(iter(metrics.values())))
     dataset, running_epoch = spectra_by_epoch(spectra, n_epochs=n_epochs, n_trajectories=n_trajectories,
-                                              n_exponents=n_exponents)
+                                              n_exponents=n_exponents, units=units)
     for name, values in metrics.items():
         dataset[name] = ("epoch", np.asarray(values, dtype=float), dict((metric_attributes or {}).get(name, {})))
     dataset = dataset.assign_coords({name: ((), math.nan if value is None else value)

@@ -68,6 +68,10 @@ def combine_runs(runs) -> "xr.Dataset":
     runs = [_open_run(run) for run in runs]
     if not runs:
         raise InputError("combine_runs needs at least one per-run file; the sweep lists no runs.")
+    units = sorted({str(run[EXPONENT_VARIABLE].attrs.get("units", "nats per time step")) for run in runs})
+    if len(units) > 1:
+        raise InputError(f"the runs' exponents are in different units ({', '.join(units)}); write every run "
+                         "with the same spectrum.units before combining them.")
     hyperparameters = [_hyperparameters(run) for run in runs]
     run_ids = [str(values["run_id"]) for values in hyperparameters]
     duplicates = sorted({name for name in run_ids if run_ids.count(name) > 1})

@@ -260,7 +260,7 @@ def _run_file(config: dict, state: dict, *, state_size: int, task: str, device: 
         "task": task, "loss_function": loss_name, **provenance_attributes(config, device),
     }
     return run_dataset(spectra, state["metrics"], n_trajectories=config["spectrum"]["trajectories"],
-                       n_exponents=config["spectrum"]["n_exponents"] or state_size,
+                       n_exponents=config["spectrum"]["n_exponents"] or state_size, units=config["spectrum"]["units"],
                        hyperparameters={name: hyperparameters[name] for name in HYPERPARAMETER_COORDINATES},
                        metric_attributes=metric_attributes, attributes=attributes)
 
