@@ -131,3 +131,18 @@ def initial_state_of(system, initial_state, batch: int, inputs: torch.Tensor) ->
     if not torch.isfinite(state).all():
         raise InputError("initial_state contains NaN or inf")
     return state
+
+
+def check_tangent_size(system) -> int:
+    """The dimension of the system's tangent dynamics: ``tangent_size`` if it has one, else ``state_size``."""
+    state_size = int(system.state_size)
+    tangent_size = getattr(system, "tangent_size", None)
+    if tangent_size is None or tangent_size == state_size:
+        return state_size
+    if isinstance(tangent_size, bool) or not isinstance(tangent_size, (int, np.integer)) or not 1 <= tangent_size:
+        raise InputError(f"system.tangent_size must be a positive int, got {tangent_size!r}")
+    if not callable(getattr(system, "step_with_tangents", None)):
+        raise InputError(f"system {type(system).__name__} has tangent_size {tangent_size} != state_size {state_size} "
+                         "but no step_with_tangents: only that method knows how tangents of another size move.")
+    return int(tangent_size)
+

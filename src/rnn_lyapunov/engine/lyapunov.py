@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from rnn_lyapunov.engine.arguments import (check_input_size, check_inputs, check_parameters_match, check_schedule,
-                                           check_system, initial_state_of)
+                                           check_system, check_tangent_size, initial_state_of)
 from rnn_lyapunov.errors import InputError, NonFiniteStateError
 from rnn_lyapunov.engine.spectrum import Spectrum
 from rnn_lyapunov.engine.tangents import frame_propagator
@@ -47,12 +47,16 @@ def lyapunov_spectrum(
             with respect to ``state``, or ``step_with_tangents(state, x, tangents)`` ->
             (next_state, J @ tangents) with tangents (batch, state_size, n_exponents); without
             either, forward-mode autodiff pushes the tangent vectors through ``step`` without
-            forming the full Jacobian. Optionally ``initial_state(batch)`` -> (batch, state_size).
+            forming the full Jacobian. Optionally ``initial_state(batch)`` -> (batch, state_size),
+            and ``tangent_size: int``: the dimension of the tangent dynamics when it is smaller than
+            the state (the h-only LSTM of Vogt et al. 2022 carries c in its state but has tangents
+            of h alone); it needs ``step_with_tangents`` taking tangents (batch, tangent_size, k).
         inputs: (batch, time, input_size) tensor; ``input_size`` may be 0 for an autonomous map.
             The computation runs on its device and in its dtype; one trajectory per batch row.
         initial_state: (batch, state_size); default ``system.initial_state(batch)`` if the system
             has one, else zeros.
-        n_exponents: how many of the largest exponents to compute, 1..state_size (default all).
+        n_exponents: how many of the largest exponents to compute, 1..tangent_size (default all;
+            tangent_size is state_size unless the system says otherwise).
         warmup_steps: steps that evolve the state and the frame before averaging starts.
         reorthonormalize_every: steps between QR decompositions (1 = every step); between them the
             frame is propagated unnormalised, so large values can overflow in float32.
@@ -71,16 +75,16 @@ def lyapunov_spectrum(
     check_system(system)
     inputs = check_inputs(inputs)
     batch, time_steps, _ = inputs.shape
-    state_size = int(system.state_size)
+    tangent_size = check_tangent_size(system)
     check_schedule(warmup_steps=warmup_steps, reorthonormalize_every=reorthonormalize_every,
-                   record_every=record_every, time_steps=time_steps, n_exponents=n_exponents, state_size=state_size)
-    n_exponents = state_size if n_exponents is None else int(n_exponents)
+                   record_every=record_every, time_steps=time_steps, n_exponents=n_exponents, state_size=tangent_size)
+    n_exponents = tangent_size if n_exponents is None else int(n_exponents)
     check_parameters_match(system, inputs)
     check_input_size(system, inputs)
     state = initial_state_of(system, initial_state, batch, inputs)
 
-    frame = initial_frame(state_size, n_exponents, dtype=inputs.dtype, device=inputs.device)
-    frame = frame.expand(batch, state_size, n_exponents).clone()
+    frame = initial_frame(tangent_size, n_exponents, dtype=inputs.dtype, device=inputs.device)
+    frame = frame.expand(batch, tangent_size, n_exponents).clone()
     advance = frame_propagator(system)
     log_growth_sums = torch.zeros(batch, n_exponents, dtype=torch.float64, device=inputs.device)
     history, history_steps = [], []
