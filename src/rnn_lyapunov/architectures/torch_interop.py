@@ -51,8 +51,13 @@ def _check_supported(module: nn.Module) -> None:
         )
 
 
-def from_torch(module: nn.Module) -> RecurrentArchitecture:
+def from_torch(module: nn.Module, *, lstm_state: str = "full"):
     """A system (``state_size``, ``step``, ``jacobian``, ``initial_state``) sharing ``module``'s parameters.
+
+    ``lstm_state``: for an ``nn.LSTM``, ``"full"`` (default) is the true (h, c) system with 2N
+    exponents per layer; ``"h_only"`` is the convention of Vogt et al. (2022), the Jacobian of h
+    with c held fixed (N exponents per layer; not the LSTM's spectrum, see
+    ``rnn_lyapunov.architectures.hidden_only``). Ignored for RNN and GRU.
 
     Accepts ``nn.RNN`` (tanh or relu), ``nn.LSTM`` and ``nn.GRU`` with any ``num_layers``, with or
     without bias; ``batch_first`` does not matter (the system steps one time index at a time;
@@ -77,4 +82,6 @@ def from_torch(module: nn.Module) -> RecurrentArchitecture:
             "(see the README section 'Add your own architecture')."
         )
     _check_supported(module)
-    return plugin.from_torch_module(module)
+    from rnn_lyapunov.architectures.hidden_only import spectrum_system
+
+    return spectrum_system(plugin.from_torch_module(module), lstm_state)

@@ -100,8 +100,10 @@ def _run(args, note) -> int:
     raw_inputs = check_inputs_array(raw_inputs, source=source, input_size=sizes["input_size"])
     inputs = select_sequences(raw_inputs, trajectories=option["trajectories"], steps=option["steps"], seed=args.seed,
                               concatenate=args.dataset is not None, source=source)
-    system = model.system()
-    state_size = int(system.state_size)
+    from rnn_lyapunov.architectures.hidden_only import spectrum_system
+
+    system = spectrum_system(model.system(), option["lstm_state"])
+    state_size = int(getattr(system, "tangent_size", system.state_size))
     try:  # before the computation, in the command line's own terms
         check_schedule(warmup_steps=option["warmup_steps"], reorthonormalize_every=option["reorthonormalize_every"],
                        record_every=option["record_every"], time_steps=inputs.shape[1],
@@ -110,7 +112,7 @@ def _run(args, note) -> int:
         raise restate(error, as_flags=True) from None
 
     dtype = torch.float64 if option["dtype"] == "float64" else torch.float32
-    system = system.to(device=device, dtype=dtype).requires_grad_(False)
+    model.to(device=device, dtype=dtype).requires_grad_(False)  # the system shares the model's parameters
     spectrum = lyapunov_spectrum(
         system, inputs.to(device=device, dtype=dtype), n_exponents=option["n_exponents"],
         warmup_steps=option["warmup_steps"], reorthonormalize_every=option["reorthonormalize_every"],
@@ -122,7 +124,7 @@ def _run(args, note) -> int:
         "state_size": state_size, "inputs": source, "trajectories": int(inputs.shape[0]),
         "time_steps": int(inputs.shape[1]), "n_exponents": spectrum.n_exponents, "warmup_steps": option["warmup_steps"],
         "reorthonormalize_every": option["reorthonormalize_every"], "record_every": option["record_every"],
-        "dtype": option["dtype"], "units": option["units"], "seed": args.seed, "threads": args.threads,
+        "dtype": option["dtype"], "units": option["units"], "lstm_state": option["lstm_state"], "seed": args.seed, "threads": args.threads,
     }
     dataset = spectrum.to_dataset(option["units"])  # attribute "steps": the averaged steps (after warm-up)
     dataset.attrs.update(provenance_attributes(settings, str(device)))

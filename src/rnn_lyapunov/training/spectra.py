@@ -36,12 +36,14 @@ def compute_spectrum(core, inputs: torch.Tensor, spectrum_config: dict, logger=N
     """Spectrum of a copy of ``core`` on ``inputs`` in the configured dtype; None if it diverged.
 
     The copy (``copy.deepcopy(core)``, cast to float64 if asked) keeps the training parameters and
-    their gradients untouched.
+    their gradients untouched. ``spectrum.lstm_state = "h_only"`` takes an LSTM's spectrum the
+    authors' way (``rnn_lyapunov.architectures.hidden_only``).
     """
+    from rnn_lyapunov.architectures.hidden_only import spectrum_system
     from rnn_lyapunov.engine.lyapunov import lyapunov_spectrum
 
     dtype = torch.float64 if spectrum_config["dtype"] == "float64" else torch.float32
-    system = copy.deepcopy(core).to(dtype).requires_grad_(False)
+    system = spectrum_system(copy.deepcopy(core).to(dtype).requires_grad_(False), spectrum_config["lstm_state"])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
