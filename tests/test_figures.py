@@ -235,7 +235,7 @@ def test_standard_errors_leave_out_padded_trajectories(sweep):
 
 def test_spectra_without_standard_errors_are_drawn_without_bands(sweep):
     ax = draw("spectra_by_architecture", bare(sweep)).axes[0]
-    assert "no standard errors" in ax.get_title()
+    assert "no s.e." in ax.get_title()
     assert not ax.collections  # no fill_between bands
     assert draw("spectra_by_architecture", sweep).axes[0].collections
 

@@ -119,9 +119,6 @@ def _plot_spread(ax, run, per_trajectory, mean, look):
             ax.plot(index, row, color="0.7", linewidth=0.6)
         mean = per_trajectory.mean(axis=0)
         ax.plot([], [], color="0.7", linewidth=0.6, label="one input sequence each")
-    else:
-        ax.text(0.97, 0.97, f"not in this sweep:\n{PER_TRAJECTORY}", transform=ax.transAxes, ha="right",
-                va="top", fontsize="small", color="0.3")
     ax.plot(sweep_data.normalised_index(run, mean.size), mean, color=look["color"], linestyle=look["linestyle"],
             linewidth=1.5, label="mean")
     style.zero_line(ax)
@@ -171,6 +168,7 @@ def convergence(sweep: xr.Dataset, *, dataset: str | None = None, n_shown: int =
                 axes[row, 1].set_ylabel("standard error (nats/step)")
                 _missing(axes[row, 1], PER_TRAJECTORY)
             _plot_spread(axes[row, 2], run, per_trajectory, mean, look)
-            axes[row, 2].set_title(f"epoch {int(epoch)}", loc="left", fontsize="medium")
+            only_mean = "" if per_trajectory is not None else ": mean only"
+            axes[row, 2].set_title(f"epoch {int(epoch)}{only_mean}", loc="left", fontsize="medium")
         figure.suptitle(f"Convergence of the estimates on {sweep_data.task_name(task)}")
     return figure

@@ -61,7 +61,7 @@ def spectra_by_architecture(sweep: xr.Dataset, *, dataset: str | None = None) ->
         ax.set_xlabel(style.NORMALISED_INDEX_LABEL)
         ax.set_ylabel(style.EXPONENT_LABEL)
         ax.set_xlim(0.0, 1.0)
-        spread = "mean $\\pm$ 1 s.e." if has_stderr else "mean (no standard errors in this sweep)"
+        spread = "mean $\\pm$ 1 s.e." if has_stderr else "mean (no s.e.)"
         ax.set_title(f"Trained networks on {sweep_data.task_name(task)}: {spread}")
         ax.legend(loc="lower left", fontsize="small")
     return figure

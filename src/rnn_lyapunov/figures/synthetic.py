@@ -59,7 +59,8 @@ def synthetic_sweep(
         spectra = _run_spectra(rng, state_size, init_scale, learning_rate, last_epoch + 1, n_trajectories)
         final = spectra[-1]
         wobble = rng.normal(0.0, 0.5, size=final.shape)
-        decay = (1.0 / np.sqrt(steps / steps[0]) - 1.0 / np.sqrt(steps[-1] / steps[0])).numpy()
+        ratios = (steps / steps[0]).numpy()
+        decay = 1.0 / np.sqrt(ratios) - 1.0 / np.sqrt(ratios[-1])
         running = final[None] + decay[:, None, None] * wobble[None]
         by_epoch = {epoch: Spectrum(per_trajectory=torch.from_numpy(spectra[epoch].copy()),
                                     history=torch.from_numpy(running) if epoch == last_epoch else None,
