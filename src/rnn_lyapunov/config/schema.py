@@ -93,7 +93,12 @@ def workflow_schema() -> dict:
                         "additionalProperties": False, "properties": {
                             "early_epoch": {"type": "integer", "minimum": 0, "default": 0,
                                             "description": "the 'early' spectrum: first recorded epoch at or after it"},
-                            "dpi": {"type": "integer", "minimum": 10, "default": 150, "description": "PNG resolution"}}},
+                            "dpi": {"type": "integer", "minimum": 10, "default": 150, "description": "PNG resolution"},
+                            "extra": {"type": "array", "items": {"type": "string"}, "default": [],
+                                      "description": "figures drawn besides the default ones (e.g. an experiment's)"},
+                            "grid_axes": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 3,
+                                          "description": "the hyperparameters of the grid figure: x, y and "
+                                                         "optionally a facet; default: those the sweep varies"}}},
         },
     }
 
