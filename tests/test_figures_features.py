@@ -95,3 +95,14 @@ def test_principal_components_match_scikit_learn():
     np.testing.assert_allclose(ratio, reference.explained_variance_ratio_, rtol=1e-10)
     np.testing.assert_allclose(np.abs(components), np.abs(reference.components_), atol=1e-10)
     np.testing.assert_allclose(np.abs(scores), np.abs(reference.transform(data)), atol=1e-10)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(-5, 5, allow_nan=False), min_size=1, max_size=40), st.integers(0, 5))
+def test_readout_features_are_unchanged_by_order_and_padding(values, n_padding):
+    shuffled = list(reversed(values)) + [math.nan] * n_padding
+    descending = sorted(values, reverse=True)
+    for name, (function, _) in features.READOUT_FEATURES.items():
+        first, second = function(shuffled), function(descending)
+        assert (math.isnan(first) and math.isnan(second)) or first == pytest.approx(second), name
+    assert features.positive_sum(values) == pytest.approx(sum(value for value in values if value > 0))

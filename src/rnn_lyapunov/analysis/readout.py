@@ -15,24 +15,25 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import sklearn
 import xarray as xr
-from scipy.stats import pearsonr, rankdata
+from scipy.stats import mannwhitneyu, pearsonr, rankdata
 from sklearn.decomposition import PCA
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.metrics import r2_score, roc_auc_score
-from sklearn.model_selection import (GridSearchCV, KFold, RepeatedKFold, RepeatedStratifiedKFold,
-                                     StratifiedKFold)
+from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from rnn_lyapunov.analysis import sweep_data
-from rnn_lyapunov.analysis.readout_inputs import build_inputs
+from rnn_lyapunov.analysis.readout_inputs import (bootstrap_resamples, build_inputs, fold_splits,
+                                                  too_few_runs, usable_columns)
 from rnn_lyapunov.errors import InputError
 
 ALPHAS = np.logspace(-3, 3, 13)          # ridge penalties tried by the inner cross-validation
-PCA_COMPONENTS = (1, 2, 3, 5, 8)        # numbers of principal components tried (those that fit)
+PCA_COMPONENTS = (1, 2, 3, 5)           # numbers of principal components tried (those that fit)
 TASK_METRICS = {"regression": ("spearman_rho", "r2"), "classification": ("roc_auc",)}
 COLUMNS = ("predictor", "family", "metric", "value", "ci_low", "ci_high", "n_runs", "n_failures",
            "n_excluded", "target_scale", "p_value", "fraction_folds_positive", "features", "note")
@@ -46,11 +47,18 @@ def _scores(metric: str, y: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """``metric`` of each column of ``y`` and ``predicted`` (rows: runs) at once; NaN where undefined.
 
     Spearman rho is the Pearson correlation of the ranks (``scipy.stats``, ties averaged, as in
-    ``spearmanr``); R^2 is ``sklearn.metrics.r2_score``, ROC AUC ``sklearn.metrics.roc_auc_score``.
+    ``spearmanr``); R^2 is ``sklearn.metrics.r2_score``, ROC AUC ``sklearn.metrics.roc_auc_score``
+    (for many columns with the same labels, the equal Mann-Whitney U / (n1 n0) of ``scipy.stats``).
     """
     result = np.full(y.shape[1], np.nan)
     spread = np.ptp(y, axis=0) > 0
-    if metric == "roc_auc":
+    if metric == "roc_auc" and y.shape[1] > 1 and spread.all() and (y == y[:, :1]).all():
+        # Every column has the same labels (a class-stratified bootstrap): AUC = U / (n1 n0), the
+        # Mann-Whitney statistic of the failing runs' scores, for all columns in one scipy call.
+        failing = y[:, 0] == 1
+        statistic = mannwhitneyu(predicted[failing], predicted[~failing], axis=0, method="asymptotic").statistic
+        result[:] = statistic / (failing.sum() * (~failing).sum())
+    elif metric == "roc_auc":
         if spread.sum() == 1:
             result[spread] = roc_auc_score(y[:, spread][:, 0], predicted[:, spread][:, 0])
         elif spread.any():
@@ -101,59 +109,86 @@ def _model(kind: str, task: str, y_train: np.ndarray, n_columns: int, seed: int)
                         scoring="roc_auc" if classify else "neg_mean_squared_error")
 
 
-def _cross_validated(X, y, task, kind, splits, repeats, seed) -> np.ndarray:
-    """(repeats, runs) out-of-fold predictions: loss (target scale) or probability of failure."""
-    predictions = np.full((repeats, len(y)), np.nan)
+def _cross_validated(X, y, task, kind, splits, repeats, seed) -> tuple[np.ndarray, np.ndarray]:
+    """(raw, standardised), each (repeats, runs): the held-out predictions (loss on the target
+    scale, or probability of failure), and the same standardised within each held-out fold.
+
+    Pooled raw predictions mix models fitted on different training runs, and what differs between
+    them (their training runs' mean, their fit) is correlated with the held-out runs: pooled rank
+    metrics are then biased towards failure (rho about -0.2 on 40 runs without any signal, -0.04
+    after centring each fold). Standardising each fold's predictions (minus their mean, over their
+    standard deviation; label-free) removes that bias; rho and AUC are computed on them.
+    """
+    raw = np.full((repeats, len(y)), np.nan)
+    standardised = np.zeros((repeats, len(y)))
     folds = len(splits) // repeats
     for index, (train, test) in enumerate(splits):
         if task == "classification" and np.unique(y[train]).size < 2:
-            predictions[index // folds, test] = y[train].mean()  # one class in training: its prevalence
+            raw[index // folds, test] = y[train].mean()  # one class in training: its share, no ranking
             continue
-        with threadpool_limits(limits=1):  # tiny problems: BLAS threads only add overhead
-            model = _model(kind, task, y[train], X.shape[1], seed).fit(X[train], y[train])
-        predictions[index // folds, test] = (model.predict_proba(X[test])[:, 1] if task == "classification"
-                                             else model.predict(X[test]) - y[train].mean() + y.mean())
-    return predictions
-
-
-def _splits(task, y, folds, repeats, seed) -> list:
-    """(train, test) index pairs, ``folds`` per repeat: ``RepeatedKFold`` for the loss,
-    ``RepeatedStratifiedKFold`` for failure (every fold holds its share of the failing runs)."""
-    if task == "regression":
-        return list(RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=seed).split(y))
-    with warnings.catch_warnings():  # fewer failures than folds: some folds get none, as intended
-        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
-        return list(RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed).split(y, y))
-
-
-def _usable(table: pd.DataFrame, columns: list[str], mask: np.ndarray):
-    """(X, note): the columns with at least two distinct finite values over the runs in ``mask``."""
-    if not columns:
-        return None, "no columns (e.g. no coordinate along 'run' varies)"
-    block = table.loc[mask, columns].to_numpy(float, copy=True)
-    block[~np.isfinite(block)] = np.nan
-    keep = [np.unique(column[np.isfinite(column)]).size >= 2 for column in block.T]
-    if not any(keep):
-        return None, f"constant or missing over these runs: {', '.join(columns)}"
-    return block[:, keep], ""
-
-
-def _too_few(task: str, y: np.ndarray, folds: int, threshold) -> str:
-    if task == "regression" and y.size < max(folds, 3):
-        return (f"only {y.size} runs with a finite final loss, fewer than folds={folds}: "
-                "no cross-validation; lower `folds` or add runs")
-    if task == "classification":
-        counts = np.bincount(y.astype(int), minlength=2)
-        if y.size < folds or counts.min() < 2:
-            rule = "not finite" if threshold is None else f"> {threshold:g} or not finite"
-            return (f"{counts[1]} failing runs (final loss {rule}) and {counts[0]} others among {y.size}: "
-                    f"ROC AUC needs at least 2 of each and {folds} runs; set `failure_threshold` or add runs")
-    return ""
+        model = _model(kind, task, y[train], X.shape[1], seed).fit(X[train], y[train])
+        predicted = model.predict_proba(X[test])[:, 1] if task == "classification" else model.predict(X[test])
+        raw[index // folds, test] = predicted
+        spread = predicted.std()
+        if spread > 0:
+            standardised[index // folds, test] = (predicted - predicted.mean()) / spread
+    return raw, standardised
 
 
 def _interval(distribution: np.ndarray) -> tuple[float, float]:
     finite = distribution[np.isfinite(distribution)]
     return (math.nan, math.nan) if finite.size == 0 else tuple(np.percentile(finite, [2.5, 97.5]))
+
+
+def _evaluate_task(task, mask, y, inputs, chosen, settings):
+    """(rows, problem, unusable predictor names) of one task: "regression" (final loss) or
+    "classification" (failure), over the runs in ``mask`` with targets ``y``."""
+    folds, repeats, seed = settings["folds"], settings["repeats"], settings["seed"]
+    problem = too_few_runs(task, y, folds, settings["failure_threshold"])
+    splits = [] if problem else fold_splits(task, y, folds, repeats, seed)
+    samples = bootstrap_resamples(task, y, settings["n_bootstrap"], seed)
+    common = {"n_runs": len(y), "n_failures": int(y.sum()) if task == "classification" else math.nan,
+              "n_excluded": int((~mask).sum()), "target_scale": inputs.target_scale}
+    baselines = [name for name in chosen if inputs.sets[name][0] == "baseline"
+                 and f"{name}+spectrum_features" in chosen]
+    compared = set(baselines) | {f"{name}+spectrum_features" for name in baselines}
+    rows, results, unusable = [], {}, []
+    for name in chosen:
+        family, columns, kind = inputs.sets[name]
+        X, note = (None, problem) if problem else usable_columns(inputs.table, columns, mask)
+        if note and not problem:
+            unusable.append(name)
+        predictions = None if X is None else _cross_validated(X, y, task, kind, splits, repeats, seed)
+        for metric in TASK_METRICS[task]:
+            row = {"predictor": name, "family": family, "metric": metric, **common,
+                   "features": ", ".join(columns), "note": note}
+            if predictions is not None:
+                scored = predictions[0] if metric == "r2" else predictions[1]
+                row["value"] = _scores(metric, np.tile(y, repeats)[:, None], scored.reshape(-1, 1))[0]
+                distribution = _bootstrap(metric, y, scored, samples)
+                row["ci_low"], row["ci_high"] = _interval(distribution)
+                by_fold = (np.array([_scores(metric, y[test, None], predictions[0][index // folds, test, None])[0]
+                                     for index, (_, test) in enumerate(splits)]) if name in compared else None)
+                results[name, metric] = (row["value"], distribution, by_fold)
+            rows.append(row)
+    for baseline in baselines:
+        combination = f"{baseline}+spectrum_features"
+        for metric in TASK_METRICS[task]:
+            row = {"predictor": f"{combination} vs {baseline}", "family": "comparison", "metric": metric,
+                   **common, "features": ", ".join(inputs.sets[combination][1]), "note": ""}
+            if (combination, metric) in results and (baseline, metric) in results:
+                (value_c, dist_c, folds_c), (value_b, dist_b, folds_b) = (
+                    results[combination, metric], results[baseline, metric])
+                difference, by_fold = dist_c - dist_b, folds_c - folds_b
+                row["value"] = value_c - value_b
+                row["ci_low"], row["ci_high"] = _interval(difference)
+                finite, fold_finite = difference[np.isfinite(difference)], by_fold[np.isfinite(by_fold)]
+                row["p_value"] = float(np.mean(finite <= 0)) if finite.size else math.nan
+                row["fraction_folds_positive"] = float(np.mean(fold_finite > 0)) if fold_finite.size else math.nan
+            else:
+                row["note"] = problem or f"{combination} or {baseline} could not be evaluated"
+            rows.append(row)
+    return rows, problem, unusable
 
 
 def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "final_val_loss",
@@ -166,8 +201,9 @@ def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "fina
     Inputs. ``sweep``: any sweep in the documented layout (dim ``run``; needs
     ``lyapunov_exponents`` (run, epoch, exponent), nats/step, NaN-padded, and ``val_loss`` (run,
     epoch); uses ``train_loss``, a ``state_size`` coordinate and the hyperparameter coordinates
-    along ``run`` when present). With ``dataset`` (or a ``dataset`` coordinate) one task is used,
-    as in the figures. The *early spectrum* of a run is its mean spectrum at the first recorded
+    along ``run`` when present). Losses of different tasks are not comparable: with a ``dataset``
+    coordinate, only the runs of task ``dataset`` are used (default: the first name in sorted
+    order, as in the figures). The *early spectrum* of a run is its mean spectrum at the first recorded
     epoch ``>= early_epoch``; the early losses are taken at that same epoch.
 
     Targets. The final loss is ``val_loss`` at each run's last epoch (its ``run_config`` JSON
@@ -192,10 +228,10 @@ def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "fina
     * ``spectrum``: ``spectrum_features`` (all of those jointly) and ``spectrum_pca`` (the spectrum
       interpolated onto ``grid_points`` values of i/N (N = ``state_size``, else the number of
       exponents) over the range every run covers; PCA then ridge/logistic, the number of components
-      and the penalty chosen by a GridSearchCV inside each training fold);
+      chosen by a GridSearchCV inside each training fold, the ridge alpha by RidgeCV within that);
     * ``baseline``: ``hyperparameters`` (coordinates along ``run`` that vary: numeric ones, log10
-      of learning rates and of scales spanning a decade (e.g. init_scale), indicator columns for text ones;
-      not run ids, seeds or the task), ``early_val_loss``, ``early_train_loss`` (only when the
+      of learning rates and of scales spanning a decade (e.g. init_scale), indicator columns for
+      text ones; not run ids, seeds or the task), ``early_val_loss``, ``early_train_loss`` (only when the
       sweep has a finite ``train_loss`` there: our sweeps have none at epoch 0); early losses are
       log10 when the target is;
     * ``combination``: ``<baseline>+spectrum_features`` for each baseline;
@@ -207,22 +243,29 @@ def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "fina
 
     ``predictors``: names to evaluate (default all); comparisons need both of their names.
 
-    Models: ridge regression (alpha by inner CV) for the loss, logistic regression (C = 1) for the
-    failure probability, both standardised inside a scikit-learn Pipeline, with missing values
-    (e.g. a run without an early spectrum, a loss already NaN) imputed by the training-fold median
-    plus a missing-indicator column. Held-out predictions: ``RepeatedKFold(folds, repeats, seed)``
-    over runs, so every run is predicted ``repeats`` times by models that never saw it.
+    Models: ridge regression (alpha by RidgeCV's inner leave-one-out CV) for the loss, logistic
+    regression (C = 1) for the failure probability, standardised inside a scikit-learn Pipeline,
+    missing values (a run without an early spectrum, an early loss already NaN) imputed by the
+    training-fold median plus a missing-indicator column. Held-out predictions come from
+    ``RepeatedKFold(folds, repeats, seed)`` over runs (``RepeatedStratifiedKFold`` for failure),
+    so every run is predicted ``repeats`` times by models that never saw it.
 
-    Returns one row per (predictor, metric), ``metric`` one of ``spearman_rho`` (Spearman rank
-    correlation of predicted and true final loss), ``r2`` (coefficient of determination on the
-    target scale), ``roc_auc`` (area under the ROC curve of the failure probability). ``value``:
-    the metric of the pooled held-out predictions (the ``runs x repeats`` pairs); ``ci_low``,
-    ``ci_high``: 95% percentile interval over ``n_bootstrap`` resamples of runs (each resampled run
-    brings all its held-out predictions; models are not refitted); ``n_runs``: runs scored;
-    ``n_failures``: failing runs among them (classification rows); ``n_excluded``: runs left out
-    (non-finite final loss, regression rows); ``features``: the predictor columns; ``note``: why a
-    row is NaN. Too few runs (fewer than ``folds``, fewer than 2 of a class for AUC) or a constant
-    or missing predictor give NaN rows with a note and one :class:`ReadoutWarning`, never an error.
+    Returns one row per (predictor, metric); ``metric`` is ``spearman_rho`` (Spearman rank
+    correlation of predicted and final loss), ``r2`` (coefficient of determination on the target
+    scale) or ``roc_auc`` (area under the ROC curve of the predicted failure probability).
+    ``value``: the metric of the pooled held-out predictions (``n_runs x repeats`` pairs); rho and
+    AUC use each fold's predictions standardised within that fold (label-free; without it, pooling
+    models fitted on different runs biases them towards failure, see ``_cross_validated``), R^2 the
+    raw predictions. ``ci_low``, ``ci_high``: 95% percentile interval over ``n_bootstrap``
+    resamples of runs (for AUC failing and other runs are resampled separately; a resampled run
+    brings all its held-out predictions; the models are not refitted, so the interval leaves out
+    the variation of the fits: in our simulations without signal, 40 runs, it held 0 about 80%
+    of the time, not 95%). ``n_runs``: runs scored;
+    ``n_failures``: failing runs among them (AUC rows); ``n_excluded``: runs left out (non-finite
+    final loss, rho and R^2 rows); ``target_scale``: "linear" or "log10"; ``features``: the predictor
+    columns; ``note``: why a row is NaN. Too few runs (fewer than ``folds``, fewer than 2 of a
+    class for AUC) or a constant or missing predictor give NaN rows with a note and one
+    :class:`ReadoutWarning`, never an error. ``table.attrs`` holds the settings used.
     """
     for name, value, low in (("early_epoch", early_epoch, 0), ("folds", folds, 2), ("repeats", repeats, 1),
                              ("n_bootstrap", n_bootstrap, 0), ("grid_points", grid_points, 2)):
@@ -249,59 +292,20 @@ def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "fina
                         "predictors are imputed (training-fold median plus a missing indicator)")
     tasks = {"regression": (np.isfinite(inputs.target), inputs.target),
              "classification": (np.ones(len(inputs.runs), bool), inputs.failed.astype(int))}
-    rows, results, unusable = [], {}, []
-    baselines = [name for name in chosen if inputs.sets[name][0] == "baseline"
-                 and f"{name}+spectrum_features" in chosen]
-    compared = set(baselines) | {f"{name}+spectrum_features" for name in baselines}
-    for task, (mask, y) in tasks.items():
-        y = y[mask]
-        problem = _too_few(task, y, folds, failure_threshold)
-        if problem:
-            problems.append(problem)
-        splits = [] if problem else _splits(task, y, folds, repeats, seed)
-        samples = np.random.default_rng(seed).integers(0, len(y), size=(n_bootstrap, len(y)))
-        common = {"n_runs": len(y), "n_failures": int(y.sum()) if task == "classification" else math.nan,
-                  "n_excluded": int((~mask).sum()), "target_scale": inputs.target_scale}
-        for name in chosen:
-            family, columns, kind = inputs.sets[name]
-            X, note = (None, problem) if problem else _usable(inputs.table, columns, mask)
-            if note and not problem:
-                unusable.append(name)
-            predictions = None if X is None else _cross_validated(X, y, task, kind, splits, repeats, seed)
-            for metric in TASK_METRICS[task]:
-                row = {"predictor": name, "family": family, "metric": metric, **common,
-                       "features": ", ".join(columns), "note": note}
-                if predictions is not None:
-                    pooled = predictions.reshape(-1, 1)
-                    row["value"] = _scores(metric, np.tile(y, repeats)[:, None], pooled)[0]
-                    distribution = _bootstrap(metric, y, predictions, samples)
-                    row["ci_low"], row["ci_high"] = _interval(distribution)
-                    by_fold = (np.array([_scores(metric, y[test, None], predictions[index // folds, test, None])[0]
-                                         for index, (_, test) in enumerate(splits)])
-                               if name in compared else None)
-                    results[name, metric] = (row["value"], distribution, by_fold)
-                rows.append(row)
-        for baseline in baselines:
-            combination = f"{baseline}+spectrum_features"
-            for metric in TASK_METRICS[task]:
-                row = {"predictor": f"{combination} vs {baseline}", "family": "comparison", "metric": metric,
-                       **common, "features": ", ".join(inputs.sets[combination][1]), "note": ""}
-                if (combination, metric) in results and (baseline, metric) in results:
-                    (value_c, dist_c, folds_c), (value_b, dist_b, folds_b) = (
-                        results[combination, metric], results[baseline, metric])
-                    difference, by_fold = dist_c - dist_b, folds_c - folds_b
-                    row["value"] = value_c - value_b
-                    row["ci_low"], row["ci_high"] = _interval(difference)
-                    finite, fold_finite = difference[np.isfinite(difference)], by_fold[np.isfinite(by_fold)]
-                    row["p_value"] = float(np.mean(finite <= 0)) if finite.size else math.nan
-                    row["fraction_folds_positive"] = float(np.mean(fold_finite > 0)) if fold_finite.size else math.nan
-                else:
-                    row["note"] = problem or f"{combination} or {baseline} could not be evaluated"
-                rows.append(row)
+    settings = {"folds": folds, "repeats": repeats, "n_bootstrap": n_bootstrap, "seed": seed,
+                "failure_threshold": failure_threshold}
+    rows, unusable = [], []
+    # Tiny problems: BLAS threads and scikit-learn's per-call checks cost more than the fits.
+    with threadpool_limits(limits=1), sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        for task, (mask, y) in tasks.items():
+            task_rows, problem, task_unusable = _evaluate_task(task, mask, y[mask], inputs, chosen, settings)
+            rows += task_rows
+            unusable += task_unusable
+            problems += [problem] if problem else []
     if unusable:
         problems.append(f"no usable values for {sorted(set(unusable))} (constant or missing): NaN rows")
     if problems:
-        warnings.warn("evaluate_readout: " + "; ".join(problems) + " (see the 'note' column).",
+        warnings.warn("evaluate_readout: " + "; ".join(problems) + " (the 'note' column says why a row is NaN).",
                       ReadoutWarning, stacklevel=2)
     table = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
     table.attrs.update(early_epoch=early_epoch, failure_threshold=failure_threshold, folds=folds,

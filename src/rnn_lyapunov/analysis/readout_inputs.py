@@ -1,19 +1,22 @@
-"""What :func:`rnn_lyapunov.analysis.readout.evaluate_readout` predicts, and from what.
+"""What :func:`rnn_lyapunov.analysis.readout.evaluate_readout` predicts, from what, and on which runs.
 
-Everything here turns a sweep (docs/design.md, "Sweep NetCDF": dim ``run``, NaN padding along
-``epoch`` and ``exponent``) into one row per run: the target (final loss, failure) and the predictor
-columns. Exponents are in nats per step; losses in the sweep's units (nats for cross-entropy).
+:func:`build_inputs` turns a sweep (docs/design.md, "Sweep NetCDF": dim ``run``, NaN padding along
+``epoch`` and ``exponent``) into one row per run: the targets (final loss, failure) and the
+predictor columns; :func:`fold_splits` and :func:`bootstrap_resamples` give the cross-validation
+folds and the bootstrap resamples of runs. Exponents are in nats per step; losses in the sweep's
+units (nats for cross-entropy).
 """
 
 from __future__ import annotations
 
 import json
-import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
 from rnn_lyapunov.analysis import features, sweep_data
 from rnn_lyapunov.errors import InputError
@@ -195,3 +198,50 @@ def build_inputs(sweep: xr.Dataset, *, early_epoch: int, target: str, failure_th
     return ReadoutInputs(runs=np.asarray(runs), final_loss=final_loss, target=target_values,
                          target_scale="log10" if log_target else "linear", failed=failed,
                          table=table, sets=sets, slope_description=slope_description)
+
+
+def usable_columns(table: pd.DataFrame, columns: list[str], mask: np.ndarray):
+    """(X, note): the columns with at least two distinct finite values over the runs in ``mask``."""
+    if not columns:
+        return None, "no columns (e.g. no coordinate along 'run' varies)"
+    block = table.loc[mask, columns].to_numpy(float, copy=True)
+    block[~np.isfinite(block)] = np.nan
+    keep = [np.unique(column[np.isfinite(column)]).size >= 2 for column in block.T]
+    if not any(keep):
+        return None, f"constant or missing over these runs: {', '.join(columns)}"
+    return block[:, keep], ""
+
+
+def too_few_runs(task: str, y: np.ndarray, folds: int, threshold) -> str:
+    """Why ``task`` ("regression" or "classification") cannot be cross-validated on ``y``, or ""."""
+    if task == "regression" and y.size < max(folds, 3):
+        return (f"only {y.size} runs with a finite final loss, fewer than folds={folds}: "
+                "no cross-validation; lower `folds` or add runs")
+    if task == "classification":
+        counts = np.bincount(y.astype(int), minlength=2)
+        if y.size < folds or counts.min() < 2:
+            rule = "not finite" if threshold is None else f"> {threshold:g} or not finite"
+            return (f"{counts[1]} failing runs (final loss {rule}) and {counts[0]} others among {y.size}: "
+                    f"ROC AUC needs at least 2 of each and {folds} runs; set `failure_threshold` or add runs")
+    return ""
+
+
+def fold_splits(task, y, folds, repeats, seed) -> list:
+    """(train, test) index pairs, ``folds`` per repeat: ``RepeatedKFold`` for the loss,
+    ``RepeatedStratifiedKFold`` for failure (every fold holds its share of the failing runs)."""
+    if task == "regression":
+        return list(RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=seed).split(y))
+    with warnings.catch_warnings():  # fewer failures than folds: some folds get none, as intended
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+        return list(RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed).split(y, y))
+
+
+def bootstrap_resamples(task: str, y: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """(size, runs) indices of runs drawn with replacement; for "classification" the failing and
+    the other runs are drawn separately (a stratified bootstrap, as pROC's), so every resample
+    holds both classes in their original numbers (the failing runs first)."""
+    rng = np.random.default_rng(seed)
+    if task == "regression":
+        return rng.integers(0, len(y), size=(size, len(y)))
+    groups = [np.flatnonzero(y == label) for label in (1, 0)]
+    return np.hstack([group[rng.integers(0, max(group.size, 1), size=(size, group.size))] for group in groups])
