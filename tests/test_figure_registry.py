@@ -12,8 +12,8 @@ import pytest
 from rnn_lyapunov.errors import InputError
 from rnn_lyapunov.figures import registry
 from rnn_lyapunov.figures.registry import (
-    FigureLoadWarning, FigureRegistrationError, available_figures, describe_figures, figure_files,
-    figure_options, get_figure, register_figure,
+    FigureLoadWarning, FigureRegistrationError, available_figures, default_figures, describe_figures, figure_files,
+    figure_options, get_figure, register_figure, workflow_figures,
 )
 from rnn_lyapunov.figures.render import render_figure
 from rnn_lyapunov.figures.synthetic import synthetic_sweep
@@ -65,6 +65,23 @@ def test_a_figure_registered_from_a_test_module_joins_the_registry(fresh_registr
     assert png.stat().st_size > 1_000
 
 
+def test_a_figure_registered_with_default_false_is_drawn_only_when_listed(fresh_registry):
+    register_figure("largest_per_epoch", needs="sweep", caption=CAPTION, default=False)(largest_per_epoch)
+    assert "largest_per_epoch" in available_figures() and "largest_per_epoch" not in default_figures()
+    assert describe_figures()["largest_per_epoch"]["default"] is False
+    assert "results/figures/largest_per_epoch.png" not in figure_files("results/figures")
+    assert "results/figures/largest_per_epoch.png" in figure_files("results/figures", ["largest_per_epoch"])
+    assert workflow_figures(["largest_per_epoch"])[-1] == "largest_per_epoch"
+    with pytest.raises(InputError, match="unknown figure 'largest_per_epochs'; known figures: .*largest_per_epoch"):
+        workflow_figures(["largest_per_epochs"])
+
+
+def test_options_left_unset_keep_the_functions_defaults(fresh_registry):
+    register_figure("largest_per_epoch", needs="sweep", caption=CAPTION, options=("early_epoch",))(largest_per_epoch)
+    assert figure_options("largest_per_epoch", {"early_epoch": None, "dpi": 80}) == {}
+    assert figure_options("largest_per_epoch", {"early_epoch": 0}) == {"early_epoch": 0}
+
+
 def test_a_duplicate_name_is_refused_naming_both_places(fresh_registry):
     register_figure("largest_per_epoch", needs="sweep", caption=CAPTION)(largest_per_epoch)
     with pytest.raises(FigureRegistrationError) as raised:
@@ -108,6 +125,7 @@ def test_an_unknown_needs_is_refused_listing_the_known_ones(fresh_registry):
     ({"caption": CAPTION, "options": ("dpi",)}, r"does not take the option\(s\) \['dpi'\]"),
     ({"caption": CAPTION, "variables": "val_loss"}, "variables must be a tuple"),
     ({"caption": CAPTION, "table": "stability.csv"}, "table must be a function"),
+    ({"caption": CAPTION, "default": "no"}, "default must be True .* or False"),
 ])
 def test_bad_registrations_are_refused(fresh_registry, arguments, message):
     with pytest.raises(FigureRegistrationError, match=message):

@@ -13,7 +13,9 @@ import pytest
 
 from rnn_lyapunov.errors import InputError
 from rnn_lyapunov.analysis import sweep_data
-from rnn_lyapunov.figures.registry import available_figures, figure_files, figures_needing, get_figure
+from rnn_lyapunov.figures.registry import (
+    available_figures, default_figures, figure_files, figures_needing, get_figure,
+)
 from rnn_lyapunov.figures.render import load_figure_input, render_figure, write_figure_table
 from rnn_lyapunov.figures.stability_readout import stability_correlations
 from rnn_lyapunov.figures.synthetic import synthetic_sweep
@@ -24,7 +26,7 @@ WORKFLOW_DIR = Path(__file__).resolve().parents[1] / "workflow"
 SWEEP_FIGURES = figures_needing("sweep")
 TABLE_FIGURES = [name for name in available_figures() if get_figure(name).table is not None]
 # Figures whose inner panels leave the axis labels to the outer row and column (heatmap grids).
-SHARED_LABEL_FIGURES = {"hyperparameter_grid"}
+SHARED_LABEL_FIGURES = {"hyperparameter_grid", "grid_epochs"}
 
 
 def draw(name, data, /, **options):
@@ -99,13 +101,19 @@ def test_one_report_template_shows_each_figures_own_caption():
     assert sorted(path.name for path in (WORKFLOW_DIR / "report").glob("*.rst")) == ["figure.rst"]
 
 
-def test_every_figure_is_a_workflow_target():
+def test_every_default_figure_is_a_workflow_target_and_the_others_when_listed():
     files = figure_files("results/figures")
-    for name in available_figures():
+    for name in default_figures():
         assert {f"results/figures/{name}.png", f"results/figures/{name}.pdf"} <= set(files), name
-    assert {f"results/figures/{name}.csv" for name in TABLE_FIGURES} <= set(files)
+    assert {f"results/figures/{name}.csv" for name in TABLE_FIGURES if name in default_figures()} <= set(files)
+    others = sorted(set(available_figures()) - set(default_figures()))
+    assert not any(f"/{name}." in file for name in others for file in files)
+    listed = figure_files("results/figures", others)
+    for name in available_figures():
+        assert {f"results/figures/{name}.png", f"results/figures/{name}.pdf"} <= set(listed), name
     rules = (WORKFLOW_DIR / "rules" / "figures.smk").read_text()
     assert "FIGURE_FILES = figure_files(" in rules and "rule figure:" in rules  # one rule, from the registry
+    assert 'FIGURE_SETTINGS["extra"]' in rules
 
 
 def test_synthetic_sweep_round_trips_through_load_sweep(sweep, tmp_path):
@@ -302,3 +310,44 @@ def test_epochs_without_a_spectrum_are_skipped(sweep):
     assert np.isnan(early.sel(run="gru-scale1.5-lr0.01"))  # stopped after epoch 2: nothing left
     table = stability_correlations(gap, early_epoch=2)
     assert (table["n_runs"] == sweep.sizes["run"] - 1).all()  # the run that stopped at epoch 2 has none
+
+
+def in_bits(sweep):
+    """The sweep as written with ``spectrum.units: bits``: exponent variables / ln 2, units attributes."""
+    factor = 1.0 / np.log(2.0)
+    converted = sweep.copy()
+    for name, variable in sweep.data_vars.items():
+        if variable.attrs.get("units") == "nats per time step":
+            converted[name] = (variable * factor).assign_attrs({**variable.attrs, "units": "bits per time step"})
+    return converted
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SWEEP_FIGURES)
+def test_exponent_axes_follow_the_units_of_the_file(sweep, name):
+    bits = in_bits(sweep)
+    assert bits["lyapunov_exponents"].attrs["units"] == "bits per time step"
+    figure = draw(name, bits)
+    labels = [text for ax in figure.axes for text in (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()) if text]
+    assert any("bits/step" in text for text in labels), labels
+    assert not any("nats/step" in text for text in labels), labels
+
+
+def test_hyperparameter_grid_picks_the_varying_hyperparameters_and_facets_the_third(sweep):
+    figure = draw("hyperparameter_grid", sweep)
+    panels = [ax for ax in figure.axes if ax.get_label() != "<colorbar>"]
+    assert [ax.get_title() for ax in panels if ax.get_title()] == [
+        "architecture: rnn", "architecture: lstm", "architecture: gru"]
+    assert panels[-1].get_xlabel() == "learning rate" and panels[0].get_ylabel().endswith("init scale $p$")
+    assert figure._supxlabel is None  # nothing averaged: one run per cell
+
+
+def test_hyperparameter_grid_over_dropout_and_learning_rate_averages_and_notes_the_rest(sweep):
+    # A dropout x learning-rate sweep (init scale and architecture also vary): the two grid axes named.
+    dropout = np.where(np.arange(sweep.sizes["run"]) % 3 == 0, 0.0, 0.2)
+    varied = sweep.assign_coords(dropout=("run", dropout))
+    figure = draw("hyperparameter_grid", varied, grid_axes=["dropout", "learning_rate"])
+    panels = [ax for ax in figure.axes if ax.get_label() != "<colorbar>"]
+    assert panels[-1].get_xlabel() == "dropout" and panels[0].get_ylabel().endswith("learning rate")
+    note = " ".join(figure._supxlabel.get_text().split())
+    assert "init scale $p$ (0.5 to 1.5, 2 values)" in note and "architecture" in note

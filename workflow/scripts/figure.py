@@ -23,4 +23,4 @@ if "table" in snakemake.output.keys():
 else:
     render_figure(name, dataset, [snakemake.output.png, snakemake.output.pdf], dpi=snakemake.params.dpi,
                   options=options)
-log.info("figure %s: wrote %s", name, list(snakemake.output))
+log.info("figure %s (options %s): wrote %s", name, options, list(snakemake.output))

@@ -62,7 +62,7 @@ def _missing(ax, variable: str) -> None:
 
 def _plot_running(ax, run, n_shown, look):
     ax.set_xlabel("steps accumulated after warm-up (steps)")
-    ax.set_ylabel("running estimate (nats/step)")
+    ax.set_ylabel(style.in_units("running estimate (nats/step)", run))
     if RUNNING not in run.data_vars:
         _missing(ax, RUNNING)
         return
@@ -87,7 +87,7 @@ def _plot_running(ax, run, n_shown, look):
     ax.legend(fontsize="small", loc="best")
 
 
-def _plot_stderr(ax, per_trajectory, look, seed):
+def _plot_stderr(ax, per_trajectory, look, seed, units="nats/step"):
     n_trajectories = per_trajectory.shape[0]
     if n_trajectories < 3:
         ax.text(0.5, 0.5, "fewer than 3 trajectories", transform=ax.transAxes, ha="center")
@@ -107,7 +107,7 @@ def _plot_stderr(ax, per_trajectory, look, seed):
         ax.set_xticks(counts, [str(count) for count in counts])  # plain integers, not 2x10^0
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("number of trajectories $n$ (input sequences)")
-    ax.set_ylabel("standard error (nats/step)")
+    ax.set_ylabel(f"standard error ({units})")
     ax.legend(fontsize="small", loc="best")
 
 
@@ -124,7 +124,7 @@ def _plot_spread(ax, run, per_trajectory, mean, look):
     style.zero_line(ax)
     ax.set_xlim(0.0, 1.0)
     ax.set_xlabel(style.NORMALISED_INDEX_LABEL)
-    ax.set_ylabel(style.EXPONENT_LABEL)
+    ax.set_ylabel(style.exponent_label(run))
     ax.legend(fontsize="small", loc="lower left")
 
 
@@ -162,10 +162,10 @@ def convergence(sweep: xr.Dataset, *, dataset: str | None = None, n_shown: int =
                 keep_rows = np.isfinite(values).any(axis=1)
                 keep_columns = np.isfinite(values[keep_rows]).all(axis=0)
                 per_trajectory = values[keep_rows][:, keep_columns]
-                _plot_stderr(axes[row, 1], per_trajectory, look, seed)
+                _plot_stderr(axes[row, 1], per_trajectory, look, seed, sweep_data.per_step_units(task))
             else:
                 axes[row, 1].set_xlabel("number of trajectories $n$ (input sequences)")
-                axes[row, 1].set_ylabel("standard error (nats/step)")
+                axes[row, 1].set_ylabel(f"standard error ({sweep_data.per_step_units(task)})")
                 _missing(axes[row, 1], PER_TRAJECTORY)
             _plot_spread(axes[row, 2], run, per_trajectory, mean, look)
             only_mean = "" if per_trajectory is not None else ": mean only"

@@ -1,85 +1,76 @@
-"""Figure 4: final validation loss and spectrum features over init scale x learning rate."""
+"""Figure 4: final validation loss and spectrum features over the two hyperparameters a sweep varies."""
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-import seaborn as sns
 import xarray as xr
 from matplotlib.figure import Figure
 
 from rnn_lyapunov.analysis import sweep_data
-from rnn_lyapunov.figures import style
-from rnn_lyapunov.analysis.features import FEATURES, feature_table
+from rnn_lyapunov.analysis.features import FEATURES
+from rnn_lyapunov.figures import heatmaps, style
 from rnn_lyapunov.figures.registry import register_figure
 
 REQUIRED = ("lyapunov_exponents", "val_loss")
 CAPTION = """
-**Hyperparameter sweep.** Heatmaps over initialisation scale (rows of each panel) x learning rate
-(columns), one row of panels per architecture. First column: final validation loss. Other columns:
-features of the spectrum at each run's final recorded epoch: the largest exponent (nats per step), the
-mean of the top 10% of exponents (nats per step), the number of positive exponents, and the
-Kaplan-Yorke dimension. Cells with several runs (seeds) show their mean; each column of panels shares
-one colour scale.
+**Hyperparameter sweep.** Heatmaps over the two hyperparameters the sweep varies most (numeric ones
+first; or those named in ``figures.grid_axes``): x and y of every panel. A third varying one (e.g. the
+architecture) gives one column of panels per value; any others, and seeds, are averaged in each cell,
+as the note under the panels says, and a numeric axis with many values (a sampled one) is cut into
+intervals. Rows: the final validation loss, then features of the spectrum at each run's final
+recorded epoch: the largest exponent and the mean of the top 10% of exponents (in the sweep's units,
+nats or bits per time step), the number of positive exponents and the Kaplan-Yorke dimension. Each
+row shares one colour scale; cells are labelled with their values where they are large enough.
 """
-ROW_KEY, COLUMN_KEY = "init_scale", "learning_rate"
 
 
-def _grid_keys(values: pd.Series) -> pd.Categorical:
-    """Hyperparameter values as ordered labels ("0.2", "1"); missing (e.g. init 'default') as "none"."""
-    numeric = pd.to_numeric(values, errors="coerce")
-    labels = [f"{value:g}" for value in sorted(set(numeric.dropna()))]
-    if numeric.isna().any():
-        labels.append("none")
-    named = ["none" if pd.isna(value) else f"{value:g}" for value in numeric]
-    return pd.Categorical(named, categories=labels, ordered=True)
+@register_figure("hyperparameter_grid", needs="sweep", variables=REQUIRED, caption=CAPTION,
+                 options=("grid_axes",))
+def hyperparameter_grid(sweep: xr.Dataset, *, dataset: str | None = None, grid_axes=None) -> Figure:
+    """Heatmaps of the final validation loss and spectrum features over two hyperparameters.
 
-
-@register_figure("hyperparameter_grid", needs="sweep", variables=REQUIRED, caption=CAPTION)
-def hyperparameter_grid(sweep: xr.Dataset, *, dataset: str | None = None) -> Figure:
-    """Heatmaps, one row per architecture, over init scale (rows) x learning rate (columns).
-
-    Columns of panels: final validation loss, then each spectrum feature (largest exponent, mean
-    of the top 10% of exponents, number of positive exponents, Kaplan-Yorke dimension) of the
-    spectrum at each run's final recorded epoch. Cells holding several runs (other seeds or
-    hyperparameters) show their mean. Each column of panels shares one colour scale.
+    x and y: ``grid_axes[:2]`` or the two hyperparameters the sweep varies most; a third
+    (``grid_axes[2]``, or the next varying one) gives one column of panels per value; the other
+    varying hyperparameters and seeds are averaged in each cell (noted under the panels). One row
+    per quantity: final validation loss, then each feature of ``analysis.features.FEATURES`` of the
+    spectrum at each run's final recorded epoch; each row shares a colour scale.
     """
-    missing = [key for key in (ROW_KEY, COLUMN_KEY) if key not in sweep.coords]
-    if missing:
-        sweep_data.require_variables(sweep, missing, "hyperparameter_grid")
     task = sweep_data.select_task(sweep, dataset)
-    table = feature_table(task, sweep_data.final_spectrum_epoch(task))
-    table[ROW_KEY], table[COLUMN_KEY] = _grid_keys(table[ROW_KEY]), _grid_keys(table[COLUMN_KEY])
-    quantities = {"final_val_loss": style.VAL_LOSS_LABEL}
-    quantities.update({name: label for name, (_, label) in FEATURES.items()})
-    architectures = sweep_data.architecture_names(task)
+    table = heatmaps.run_table(task)
+    axes = heatmaps.choose_grid_axes(task, table, grid_axes)
+    epochs = sweep_data.final_spectrum_epoch(task)
+    values = {"final_val_loss": sweep_data.final_validation_loss(task).values}
+    values.update(heatmaps.spectrum_values(task, epochs, list(FEATURES)))
+    labels = {"final_val_loss": "final " + style.VAL_LOSS_LABEL}
+    labels.update({name: style.in_units(label, task) for name, (_, label) in FEATURES.items()})
+    frame, axes = heatmaps.grid_frame(table, axes, values)
+    facets = heatmaps.facet_values(frame)
+    matrices = {(quantity, facet): heatmaps.cell_means(frame, quantity, facet)
+                for quantity in labels for facet in facets}
+    n_x = max(matrix.shape[1] for matrix in matrices.values())
+    n_y = max(matrix.shape[0] for matrix in matrices.values())
+    width, height = heatmaps.panel_size(n_x, n_y)
     with style.figure_style():
-        figure = style.new_figure(2.6 * len(quantities), 2.3 * len(architectures) + 0.8)
-        axes = figure.subplots(len(architectures), len(quantities), squeeze=False)
-        for column, (quantity, label) in enumerate(quantities.items()):
-            finite = table[quantity][np.isfinite(table[quantity])]
-            limits = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
-            if limits[0] == limits[1]:  # a constant column: give the colour scale some width
-                limits = (limits[0] - 0.5, limits[1] + 0.5)
-            for row, architecture in enumerate(architectures):
-                ax = axes[row, column]
-                grid = table[table["architecture"] == architecture].pivot_table(
-                    index=ROW_KEY, columns=COLUMN_KEY, values=quantity, aggfunc="mean", dropna=False,
-                    observed=False)
-                last_row = row == len(architectures) - 1
-                norm = style.loss_norm(finite) if quantity == "final_val_loss" else None
-                sns.heatmap(
-                    grid, ax=ax, cmap=style.SEQUENTIAL_CMAP, norm=norm,
-                    vmin=None if norm else limits[0], vmax=None if norm else limits[1],
-                    annot=True, fmt=".3g", annot_kws={"fontsize": "small"}, square=False,
-                    cbar=last_row,
-                    cbar_kws={"orientation": "horizontal", "label": label.replace(" (", "\n("), "pad": 0.2} if last_row else None,
-                )
-                ax.invert_yaxis()  # small init scales at the bottom, like a plot axis
-                ax.set_xlabel("learning rate" if last_row else "")
-                ax.set_ylabel(f"{architecture}\ninit scale" if column == 0 else "")
-                if row == 0:
-                    ax.set_title(label.split(" (")[0], fontsize="medium")
-        figure.suptitle(f"Hyperparameter sweep on {sweep_data.task_name(task)}: "
-                        "final validation loss and spectrum at the final epoch")
+        figure = style.new_figure(width * len(facets) + 1.4, height * len(labels) + 0.9)
+        grid = figure.subplots(len(labels), len(facets), squeeze=False)
+        drawn = []
+        for row, (quantity, label) in enumerate(labels.items()):
+            norm = heatmaps.colour_norm(frame[quantity], loss=quantity == "final_val_loss")
+            for column, facet in enumerate(facets):
+                ax = grid[row, column]
+                drawn.append(heatmaps.draw_heatmap(ax, matrices[quantity, facet], norm=norm,
+                                                   integer=quantity == "n_positive"))
+                if row == 0 and axes.facet is not None:
+                    ax.set_title(f"{heatmaps.axis_name(axes.facet)}: {facet}", fontsize="medium")
+                ax.set_xlabel(heatmaps.axis_name(axes.x) if row == len(labels) - 1 else "")
+                # The quantity of each row leads its first y label; the colour bar gives its units.
+                if column == 0:
+                    ax.set_ylabel(heatmaps.row_label(label, axes.y, height))
+            heatmaps.colourbar(figure, grid[row], norm, label, location="right")
+        heatmaps.share_x_tick_labels(grid, [[matrices[quantity, facet] for facet in facets] for quantity in labels])
+        style.figure_title(figure, f"Hyperparameter sweep on {sweep_data.task_name(task)}: final validation "
+                           "loss and spectrum at the final epoch")
+        note = heatmaps.averaging_note(table, axes, frame)
+        if note:
+            style.figure_note(figure, note)
+        heatmaps.label_cells(figure, drawn, heatmaps.axes_size((width, height)))
     return figure

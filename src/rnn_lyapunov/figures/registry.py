@@ -10,6 +10,7 @@ where it is defined, with everything the workflow and the report need beside it:
         caption=CAPTION,                   # reStructuredText, shown under the figure in the report
         options=("early_epoch",),          # optional: keys of the config section `figures` it takes
         table=my_table,                    # optional: (dataset, **options) -> DataFrame, -> my_figure.csv
+        default=True,                      # optional: False = drawn only when listed in figures.extra
     )
     def my_figure(sweep, *, early_epoch=0): ...
 
@@ -27,6 +28,10 @@ Discovery is lazy (the first :func:`available_figures`, :func:`get_figure` or
 
        [project.entry-points."rnn_lyapunov.figures"]
        my_figure = "my_package.my_figure"
+
+The workflow draws the *default* figures (``default=True``, the general ones) plus those named in
+the config list ``figures.extra`` (:func:`workflow_figures`); a figure made for one experiment
+registers with ``default=False``. Every figure can still be drawn by name.
 
 A module that fails to import emits a :class:`FigureLoadWarning` and is skipped, so one broken
 figure does not take the others down. Registration refuses (with
@@ -142,6 +147,7 @@ class RegisteredFigure:
     table: Callable | None = field(default=None, repr=False)
     table_caption: str | None = field(default=None, repr=False)
     source: str = ""
+    default: bool = True
 
     @property
     def input(self) -> FigureInput:
@@ -211,7 +217,8 @@ def _keyword_names(function) -> tuple[set[str], bool]:
     return names, any(p.kind is p.VAR_KEYWORD for p in parameters)
 
 
-def _check_registration(name, function, needs, variables, caption, options, table, table_caption) -> None:
+def _check_registration(name, function, needs, variables, caption, options, table, table_caption,
+                        default=True) -> None:
     where = _source_of(function) if callable(function) else repr(function)
 
     def refuse(reason: str):
@@ -231,6 +238,9 @@ def _check_registration(name, function, needs, variables, caption, options, tabl
         refuse("table must be a function (dataset, **options) -> pandas.DataFrame")
     if table_caption is not None and (not isinstance(table_caption, str) or not table_caption.strip()):
         refuse("table_caption must be a non-empty string (or left out: the figure's caption)")
+    if not isinstance(default, bool):
+        refuse(f"default must be True (drawn by the default workflow) or False (only when listed in "
+               f"figures.extra), not {default!r}")
     for what, target in (("function", function), ("table", table)):
         if target is None:
             continue
@@ -241,7 +251,7 @@ def _check_registration(name, function, needs, variables, caption, options, tabl
 
 
 def register_figure(name: str, *, needs: str, caption: str, variables=(), options=(), table=None,
-                    table_caption: str | None = None):
+                    table_caption: str | None = None, default: bool = True):
     """Function decorator registering a figure under ``name`` (its file stem in results/figures/).
 
     Args:
@@ -254,6 +264,8 @@ def register_figure(name: str, *, needs: str, caption: str, variables=(), option
             as keyword arguments, e.g. ``("early_epoch",)``.
         table: optional ``(dataset, **options) -> pandas.DataFrame``, written as ``<name>.csv``.
         table_caption: the table's caption in the report (default: ``caption``).
+        default: True (the default) when the workflow draws it for every sweep; False for a figure
+            made for one experiment, drawn when the config lists it in ``figures.extra``.
 
     Returns the function wrapped so that it prepares and checks its input first. Registering the
     same definition twice (a module imported twice) is harmless; another function under a taken
@@ -269,7 +281,7 @@ def register_figure(name: str, *, needs: str, caption: str, variables=(), option
     options = options if isinstance(options, str) else tuple(options)
 
     def decorator(function):
-        _check_registration(name, function, needs, variables, caption, options, table, table_caption)
+        _check_registration(name, function, needs, variables, caption, options, table, table_caption, default)
         existing = _REGISTRY.get(name)
         if existing is not None and not _same_definition(existing.function, function):
             raise FigureRegistrationError(
@@ -285,7 +297,7 @@ def register_figure(name: str, *, needs: str, caption: str, variables=(), option
             name=name, function=function, draw=draw, needs=needs, variables=variables,
             caption=inspect.cleandoc(caption), options=options, table=table,
             table_caption=inspect.cleandoc(table_caption) if table_caption else None,
-            source=_source_of(function),
+            source=_source_of(function), default=default,
         )
         draw.figure = entry
         _REGISTRY[name] = entry
@@ -348,11 +360,12 @@ def get_figure(name: str) -> RegisteredFigure:
 
 
 def describe_figures() -> dict[str, dict]:
-    """``{name: {"needs", "variables", "options", "outputs", "source", "summary"}}``, sorted by name."""
+    """``{name: {"needs", "variables", "options", "outputs", "default", "source", "summary"}}``, by name."""
     return {
         name: {
             "needs": figure.needs, "variables": figure.variables, "options": figure.options,
-            "outputs": figure.outputs(), "source": figure.source, "summary": figure.summary(),
+            "outputs": figure.outputs(), "default": figure.default, "source": figure.source,
+            "summary": figure.summary(),
         }
         for name, figure in ((name, get_figure(name)) for name in available_figures())
     }
@@ -363,15 +376,37 @@ def figures_needing(needs: str) -> list[str]:
     return [name for name in available_figures() if _REGISTRY[name].needs == needs]
 
 
+def default_figures() -> list[str]:
+    """Sorted names of the figures the workflow draws for every sweep (registered ``default=True``)."""
+    return [name for name in available_figures() if _REGISTRY[name].default]
+
+
+def workflow_figures(extra=()) -> list[str]:
+    """The figures the workflow draws: the default ones, then each name of ``extra`` (``figures.extra``).
+
+    An unknown name in ``extra`` raises InputError ("unknown figure ...; known figures: ...").
+    A name listed twice, or a default figure listed again, is drawn once.
+    """
+    if isinstance(extra, str):
+        extra = [extra]
+    names = default_figures()
+    for name in extra:
+        get_figure(name)  # InputError listing the known figures
+        if name not in names:
+            names.append(name)
+    return names
+
+
 def figure_options(name: str, settings: dict) -> dict:
     """The keyword arguments figure ``name`` takes from the config section ``figures`` (``settings``).
 
-    Only the figure's declared ``options`` that ``settings`` holds; the others keep the function's
-    defaults.
+    Only the figure's declared ``options`` that ``settings`` holds and sets (not None): an option
+    the config leaves out, such as ``grid_axes`` without a value, keeps the function's default.
     """
-    return {key: settings[key] for key in get_figure(name).options if key in settings}
+    return {key: settings[key] for key in get_figure(name).options if settings.get(key) is not None}
 
 
-def figure_files(directory: str) -> list[str]:
-    """``directory/<file>`` for every output of every figure (what ``snakemake figures`` builds)."""
-    return [f"{directory}/{file}" for name in available_figures() for file in get_figure(name).outputs()]
+def figure_files(directory: str, extra=()) -> list[str]:
+    """``directory/<file>`` for every output of :func:`workflow_figures` ``(extra)``: the default
+    figures and those named in ``extra`` (what ``snakemake figures`` builds)."""
+    return [f"{directory}/{file}" for name in workflow_figures(extra) for file in get_figure(name).outputs()]

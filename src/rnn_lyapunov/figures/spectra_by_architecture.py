@@ -17,8 +17,8 @@ the run with the lowest final validation loss; its spectrum at the final recorde
 against the normalised index i/N (N = state size, so the LSTM's 2 x hidden_size exponents span the same
 axis). Lines: mean over trajectories (input sequences); bands: +/- 1 standard error across
 trajectories (none when the sweep holds neither standard errors nor per-trajectory spectra). Exponents
-in nats per time step; dashed line: zero, the boundary between expanding and contracting directions.
-Compare Vogt et al. (2022), spectra of trained networks.
+in the sweep's units (nats or bits per time step, ``spectrum.units``); dashed line: zero, the boundary
+between expanding and contracting directions. Compare Vogt et al. (2022), spectra of trained networks.
 """
 
 
@@ -59,7 +59,7 @@ def spectra_by_architecture(sweep: xr.Dataset, *, dataset: str | None = None) ->
                     label=f"{sweep_data.run_label(run)} (epoch {int(epoch)})")
         style.zero_line(ax)
         ax.set_xlabel(style.NORMALISED_INDEX_LABEL)
-        ax.set_ylabel(style.EXPONENT_LABEL)
+        ax.set_ylabel(style.exponent_label(task))
         ax.set_xlim(0.0, 1.0)
         spread = "mean $\\pm$ 1 s.e." if has_stderr else "mean (no s.e.)"
         ax.set_title(f"Trained networks on {sweep_data.task_name(task)}: {spread}")

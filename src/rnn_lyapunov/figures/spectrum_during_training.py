@@ -18,9 +18,9 @@ from rnn_lyapunov.figures.registry import register_figure
 REQUIRED = ("lyapunov_exponents", "kaplan_yorke_dimension", "val_loss")
 CAPTION = """
 **The spectrum during training.** One row per architecture (its best run on the task). Left: the
-spectrum (nats per time step vs normalised index i/N) at every recorded epoch, coloured by epoch
-(0 = initialisation). Middle: the largest exponent lambda_1 vs epoch. Right: the Kaplan-Yorke dimension
-vs epoch. Dotted grey line, right axis: validation loss.
+spectrum (in the sweep's units, nats or bits per time step, vs normalised index i/N) at every
+recorded epoch, coloured by epoch (0 = initialisation). Middle: the largest exponent lambda_1 vs
+epoch. Right: the Kaplan-Yorke dimension vs epoch. Dotted grey line, right axis: validation loss.
 """
 
 
@@ -42,7 +42,7 @@ def spectrum_during_training(sweep: xr.Dataset, *, dataset: str | None = None) -
 
     left, the spectrum (exponent vs ``i/N``) at every recorded epoch, coloured by epoch;
     middle, lambda_1 vs epoch; right, the Kaplan-Yorke dimension vs epoch; the validation loss is
-    on a twin axis in both. Exponents in nats/step.
+    on a twin axis in both. Exponents in the sweep's units (nats or bits per step).
     """
     task = sweep_data.select_task(sweep, dataset)
     runs = sweep_data.representative_runs(task)
@@ -67,11 +67,11 @@ def spectrum_during_training(sweep: xr.Dataset, *, dataset: str | None = None) -
             style.zero_line(spectrum_ax)
             spectrum_ax.set_xlim(0.0, 1.0)
             spectrum_ax.set_xlabel(style.NORMALISED_INDEX_LABEL)
-            spectrum_ax.set_ylabel(style.EXPONENT_LABEL)
+            spectrum_ax.set_ylabel(style.exponent_label(task))
             spectrum_ax.set_title(sweep_data.run_label(run), loc="left", fontsize="medium")
             look = styles[architecture]
             ky = run["kaplan_yorke_dimension"].sel(epoch=epochs).values
-            for ax, values, label in ((largest_ax, np.asarray(largest), style.LARGEST_LABEL),
+            for ax, values, label in ((largest_ax, np.asarray(largest), style.largest_label(task)),
                                       (ky_ax, ky, style.KY_LABEL)):
                 ax.plot(epochs, values, color=look["color"], linestyle=look["linestyle"],
                         marker=look["marker"], markersize=4)

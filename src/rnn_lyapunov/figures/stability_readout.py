@@ -61,6 +61,7 @@ def stability_correlations(sweep: xr.Dataset, *, early_epoch: int = 0,
     table = early_feature_table(sweep, early_epoch, dataset)
     rows = []
     for name, (_, label) in FEATURES.items():
+        label = style.in_units(label, sweep)
         rho, p_value, n_runs = _spearman(table[name].to_numpy(float), table["final_val_loss"].to_numpy(float))
         rows.append({"feature": name, "label": label, "early_epoch": early_epoch,
                      "spearman_rho": rho, "p_value": p_value, "n_runs": n_runs})
@@ -73,7 +74,7 @@ def spectra_on_common_grid(sweep: xr.Dataset, epochs: xr.DataArray,
 
     Runs differ in state size (and so in number of exponents), so the spectra are compared as
     functions of the normalised index. Returns (grid (n_points,), spectra (run, n_points)),
-    nats/step; a run without a spectrum gives a row of NaN.
+    in the sweep's exponent units; a run without a spectrum gives a row of NaN.
     """
     spectra = sweep_data.at_epochs(sweep["lyapunov_exponents"], epochs)
     positions = []
@@ -137,7 +138,7 @@ def stability_readout(sweep: xr.Dataset, *, early_epoch: int = 0, dataset: str |
                 summary = f"constant or too few runs:\nno rank correlation (n = {row.n_runs})"
             ax.text(0.97, 0.97, summary, transform=ax.transAxes, va="top", ha="right", fontsize="small",
                     bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "0.7", "boxstyle": "round"})
-            ax.set_xlabel(label)
+            ax.set_xlabel(style.in_units(label, task))
             ax.set_ylabel("final " + style.VAL_LOSS_LABEL)
             if style.spans_decades(loss):
                 ax.set_yscale("log")
@@ -171,8 +172,9 @@ def _plot_pca(figure, scores_ax, loadings_ax, task, epochs, loss, styles, table)
                           s=28, label=architecture)
     colourbar = figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=scores_ax)
     colourbar.set_label("final " + style.VAL_LOSS_LABEL)
-    scores_ax.set_xlabel(f"PC 1 ({100 * ratio[0]:.0f}% of variance; nats/step)")
-    scores_ax.set_ylabel(f"PC 2 ({100 * ratio[-1]:.0f}% of variance; nats/step)")
+    units = sweep_data.per_step_units(task)
+    scores_ax.set_xlabel(f"PC 1 ({100 * ratio[0]:.0f}% of variance; {units})")
+    scores_ax.set_ylabel(f"PC 2 ({100 * ratio[-1]:.0f}% of variance; {units})")
     scores_ax.legend(fontsize="small", loc="best")
     for number, (component, look) in enumerate(zip(components, ("-", "--")), start=1):
         loadings_ax.plot(grid, component, color="0.2" if number == 1 else "0.55", linestyle=look,

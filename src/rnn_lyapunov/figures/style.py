@@ -26,13 +26,63 @@ from rnn_lyapunov.io.storage import atomic_path
 #: Sequential colour map (epochs, losses, heatmaps): monotonic lightness, colour-blind safe.
 SEQUENTIAL_CMAP = "cividis"
 
-#: Axis labels with units. Exponents are natural logs per time step.
+#: Axis labels with units, for exponents in nats per time step (the default). A sweep written in
+#: bits per step (``spectrum.units: bits``) is labelled by :func:`in_units`, :func:`exponent_label`
+#: and :func:`largest_label`, which read the units attribute of the file.
 EXPONENT_LABEL = r"Lyapunov exponent $\lambda_i$ (nats/step)"
 NORMALISED_INDEX_LABEL = r"normalised index $i/N$"
 EPOCH_LABEL = "epoch"
 VAL_LOSS_LABEL = "validation loss (nats)"
 KY_LABEL = r"Kaplan-Yorke dim. $D_{KY}$ (dimensions)"
 LARGEST_LABEL = r"largest exponent $\lambda_1$ (nats/step)"
+
+_NATS_PER_STEP = ("nats/step", "nats per time step", "nats per step")
+
+
+def in_units(label: str, data) -> str:
+    """``label`` (written for nats per step) with the exponent units of ``data``.
+
+    ``data``: a sweep (its ``lyapunov_exponents`` units attribute is read), or a short units string
+    such as ``"bits/step"``. "nats/step" (and "nats per time step") becomes "bits/step" for a sweep
+    written in bits; labels without exponent units are returned unchanged.
+    """
+    from rnn_lyapunov.analysis.sweep_data import per_step_units
+
+    units = data if isinstance(data, str) else per_step_units(data)
+    if units == "nats/step":
+        return label
+    for written in _NATS_PER_STEP:
+        label = label.replace(written, units)
+    return label
+
+
+def exponent_label(data) -> str:
+    """``Lyapunov exponent lambda_i (<units>)`` in the exponent units of ``data``."""
+    return in_units(EXPONENT_LABEL, data)
+
+
+def largest_label(data) -> str:
+    """``largest exponent lambda_1 (<units>)`` in the exponent units of ``data``."""
+    return in_units(LARGEST_LABEL, data)
+
+
+def wrap_to_width(text: str, width_inches: float, font_points: float = 10.0) -> str:
+    """``text`` broken into lines that fit ``width_inches`` at ``font_points`` (about 0.55 em a character)."""
+    import textwrap
+
+    characters = max(12, int(width_inches * 72.0 / (0.55 * font_points)))
+    return "\n".join(textwrap.fill(line, characters) for line in text.split("\n"))
+
+
+def figure_title(figure: Figure, text: str) -> None:
+    """The figure's title, wrapped to its width."""
+    figure.suptitle(wrap_to_width(text, figure.get_figwidth(), 11.0))
+
+
+def figure_note(figure: Figure, text: str) -> None:
+    """A small note under the whole figure (e.g. which settings were averaged), kept in the layout."""
+    figure.supxlabel(wrap_to_width(text, figure.get_figwidth(), 8.5), fontsize="small", color="0.25")
+
 
 #: Fixed order of the built-in architectures; plugins come after them, alphabetically.
 _LINESTYLES = ("-", "--", ":", "-.")
