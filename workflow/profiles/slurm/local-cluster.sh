@@ -215,8 +215,9 @@ SchedulerType=sched/backfill
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
-# Finished jobs stay visible to squeue this long (the profile's squeue status checks need >= 180 s).
-MinJobAge=300
+# Finished jobs stay visible to squeue this long (the profile's squeue status checks need >= 180 s;
+# an hour lets a test list every job of its run at the end).
+MinJobAge=3600
 KillWait=5
 ReturnToService=2
 MailProg=/bin/true
@@ -229,7 +230,8 @@ SlurmdLogFile=$DIR/log/slurmd.log
 SlurmctldDebug=info
 SlurmdDebug=info
 NodeName=$host NodeAddr=127.0.0.1 NodeHostname=$host CPUs=$cpus RealMemory=$memory_mb State=UNKNOWN
-PartitionName=local Nodes=$host Default=YES MaxTime=INFINITE State=UP
+# Up to 4 jobs share a core: the many small jobs of a test run side by side on a small machine.
+PartitionName=local Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
 EOF
 }
 
@@ -254,8 +256,9 @@ node_idle() {
 start_daemon() {  # start_daemon NAME COMMAND...: in its own session, output to DIR/log/NAME.out
     setsid "${@:2}" </dev/null >>"$DIR/log/$1.out" 2>&1 &
     local pid=$!
+    record "$1" "$pid"          # at once (exec keeps the PID and start time): stop must know it
     sleep 0.2
-    record "$1" "$pid"
+    alive "$pid" "$(tail -n 1 "$DIR/pids" | cut -d' ' -f3)" || die "$1 (pid $pid) exited right after starting"
 }
 
 cmd_start() {
@@ -274,6 +277,7 @@ cmd_start() {
     chmod 700 "$DIR/state" "$DIR/spool"
     chmod 755 "$DIR/munge"
     trap 'status=$?; if ((status != 0)); then tail_logs; cmd_stop >&2 || true; fi' EXIT
+    trap 'exit 1' INT TERM HUP   # interrupted: the EXIT trap stops what was started
 
     local host ports
     host=$(hostname -s)
@@ -300,11 +304,12 @@ cmd_start() {
 
     if [[ -n $owner ]]; then
         # Stops the cluster when the owner exits without calling stop (killed test run).
+        # shellcheck disable=SC2016  # expanded by the watcher's bash, from its arguments
         setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; exec bash "$2" stop "$3"' \
             watcher "$owner" "$(realpath "$0")" "$DIR" </dev/null >>"$DIR/log/watcher.out" 2>&1 &
         record watcher $!
     fi
-    trap - EXIT
+    trap - EXIT INT TERM HUP
     say "one-node cluster up: node $host ($(nproc) CPUs), controller on 127.0.0.1:${ports[0]}"
     echo "export SLURM_CONF=$DIR/slurm.conf"
 }
@@ -317,7 +322,7 @@ cmd_stop() {
         local jobs
         jobs=$(SLURM_CONF=$DIR/slurm.conf squeue --noheader --format=%i --states=PENDING,RUNNING,SUSPENDED,COMPLETING 2>/dev/null || true)
         if [[ -n $jobs ]]; then
-            say "cancelling jobs $(echo $jobs)"
+            say "cancelling jobs ${jobs//$'\n'/ }"
             # shellcheck disable=SC2086
             SLURM_CONF=$DIR/slurm.conf scancel $jobs 2>/dev/null || true
             deadline=$((SECONDS + 20))
