@@ -61,16 +61,15 @@ class CoupledOscillatoryRNN(RecurrentArchitecture):
         for layer in range(self.num_layers):
             setattr(self, f"weight_zh_l{layer}", nn.Parameter(torch.empty(self.hidden_size, self.hidden_size)))
 
-    def cell(self, layer, layer_input, layer_state):
-        """New [y, z] (batch, 2N) of one layer from its [y, z] and its input (x, or the new y below)."""
-        y, z = layer_state.chunk(2, dim=1)
+    def cell(self, layer, layer_input, y, z):
+        """New (y, z) of one layer, each (batch, N), driven by x (layer 0) or the new y below."""
         weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
         drive = torch.tanh(
             F.linear(layer_input, weight_ih, bias_ih) + F.linear(y, weight_hh, bias_hh)
             + F.linear(z, getattr(self, f"weight_zh_l{layer}"))
         )
         z_new = (z + self.dt * (drive - self.gamma * y)) / (1 + self.dt * self.epsilon)
-        return torch.cat([y + self.dt * z_new, z_new], dim=1)
+        return y + self.dt * z_new, z_new
 
     def extra_repr(self):
         return f"{super().extra_repr()}, dt={self.dt}, gamma={self.gamma}, epsilon={self.epsilon}"

@@ -38,7 +38,8 @@ class GRU(RecurrentArchitecture):
         n = torch.tanh(input_n + r * hidden_n)
 
         def tangent_map(input_rows, h_rows):
-            sides = [side.split(self.hidden_size, dim=-1) for side in self.weight_rows(layer, input_rows, h_rows) if side is not None]
+            sides = [side.split(self.hidden_size, dim=-1)  # (r, z, n) parts of P_i and/or P_h
+                     for side in self.weight_rows(layer, input_rows, h_rows) if side is not None]
             d_r = (r * (1 - r)).unsqueeze(1) * sum(side[0] for side in sides)
             d_z = (z * (1 - z)).unsqueeze(1) * sum(side[1] for side in sides)
             inner = hidden_n.unsqueeze(1) * d_r

@@ -16,10 +16,7 @@ from rnn_lyapunov.architectures.registry import register_architecture
 
 @register_architecture("lstm")
 class LSTM(RecurrentArchitecture):
-    """LSTM; a layer's state is ``[h, c]`` (batch, 2 * hidden_size).
-
-    So a one-layer LSTM of hidden size N has a 2N-dimensional state and 2N Lyapunov exponents.
-    """
+    """LSTM; a layer's state is ``[h, c]``, so one layer of hidden size N has 2N Lyapunov exponents."""
 
     description = "LSTM (torch.nn.LSTM), state [h, c] per layer; analytic Jacobian"
     torch_module_type = nn.LSTM
@@ -28,12 +25,11 @@ class LSTM(RecurrentArchitecture):
     # forming J once beats pushing a full frame through the four gate blocks (benchmarks/bench_architectures.py)
     form_jacobian_for_full_frame = True
 
-    def linearised_cell(self, layer, layer_input, layer_state):
-        """New [h, c] (batch, 2N) and its tangent map, from the gate perturbations d_i, d_f, d_g, d_o:
+    def linearised_cell(self, layer, layer_input, h, c):
+        """New (h, c) and their tangent map, from the gate perturbations d_i, d_f, d_g, d_o:
 
         dc' = g i(1-i) d_i + c f(1-f) d_f + i (1-g^2) d_g + f d_c,  dh' = tanh(c') o(1-o) d_o + o (1-tanh^2 c') dc'.
         """
-        h, c = layer_state.chunk(2, dim=1)
         weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
         gates = F.linear(layer_input, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)
         i, f, g, o = gates.chunk(4, dim=1)
@@ -50,6 +46,6 @@ class LSTM(RecurrentArchitecture):
                 d_c = d_c + (g * i * (1 - i)).unsqueeze(1) * d_i + (c * f * (1 - f)).unsqueeze(1) * d_f
                 d_c = d_c + (i * (1 - g * g)).unsqueeze(1) * d_g
                 d_h = (tanh_c * o * (1 - o)).unsqueeze(1) * d_o
-            return torch.cat([d_h + (o * (1 - tanh_c * tanh_c)).unsqueeze(1) * d_c, d_c], dim=-1)
+            return d_h + (o * (1 - tanh_c * tanh_c)).unsqueeze(1) * d_c, d_c
 
-        return torch.cat([o * tanh_c, c_new], dim=1), tangent_map
+        return (o * tanh_c, c_new), tangent_map

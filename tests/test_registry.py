@@ -32,10 +32,10 @@ PLUGIN_SOURCE = textwrap.dedent(
     class Leaky(RecurrentArchitecture):
         description = "leaky tanh RNN for a registry test"
 
-        def step(self, state, x):
-            weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(0)
-            drive = torch.tanh(x @ weight_ih.T + bias_ih + state @ weight_hh.T + bias_hh)
-            return 0.5 * state + 0.5 * drive
+        def cell(self, layer, layer_input, h):
+            weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
+            drive = torch.tanh(layer_input @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh)
+            return 0.5 * h + 0.5 * drive
     '''
 )
 
@@ -56,7 +56,7 @@ def _write_plugin(directory: Path, file_name: str, architecture_name: str) -> Pa
 
 
 def _minimal_class(description="a test architecture"):
-    class Minimal(RecurrentArchitecture):
+    class Minimal(RecurrentArchitecture):  # a whole step instead of a cell is allowed too
         def step(self, state, x):
             return state
 
@@ -99,12 +99,36 @@ def test_non_subclass_is_refused_at_registration(isolated_registry):
         register_architecture("not-one")(NotAnArchitecture)
 
 
-def test_class_without_step_is_refused_at_registration(isolated_registry):
-    class NoStep(RecurrentArchitecture):
-        description = "missing step"
+def test_class_without_cell_is_refused_at_registration(isolated_registry):
+    class NoCell(RecurrentArchitecture):
+        description = "missing cell"
 
-    with pytest.raises(PluginRegistrationError, match="does not define step"):
-        register_architecture("no-step")(NoStep)
+    with pytest.raises(PluginRegistrationError, match=r"does not define cell\(self, layer, layer_input, \*blocks\)"):
+        register_architecture("no-cell")(NoCell)
+
+
+def test_class_with_only_a_step_or_a_linearised_cell_registers(isolated_registry):
+    class OnlyLinearised(RecurrentArchitecture):
+        description = "identity cell with its tangent map"
+
+        def linearised_cell(self, layer, layer_input, h):
+            return h, lambda input_rows, h_rows: h_rows
+
+    register_architecture("only-step")(_minimal_class())
+    register_architecture("only-linearised")(OnlyLinearised)
+    assert callable(OnlyLinearised.jacobian) and callable(OnlyLinearised.step_with_tangents)
+
+
+def test_linearised_cell_that_is_not_a_method_is_refused(isolated_registry):
+    class NotCallable(RecurrentArchitecture):
+        description = "linearised_cell is a number"
+        linearised_cell = 3
+
+        def cell(self, layer, layer_input, h):
+            return h
+
+    with pytest.raises(PluginRegistrationError, match="linearised_cell must be a method"):
+        register_architecture("not-callable")(NotCallable)
 
 
 @pytest.mark.parametrize("description", ["", "   ", "two\nlines", None])

@@ -32,5 +32,6 @@ def test_readme_plugin_loads_builds_and_passes_check_jacobian(isolated_registry,
     path = tmp_path / "leaky_rnn.py"
     path.write_text(source)
     assert load_plugin_paths([path]) == ["leaky-rnn"]
-    model = create_model("leaky-rnn", input_size=3, hidden_size=8, output_size=1, alpha=0.2)
-    assert check_jacobian(model.system()) <= 1e-10
+    for num_layers in (1, 2):  # the base class stacks the example's one layer, cross-layer terms included
+        model = create_model("leaky-rnn", input_size=3, hidden_size=8, output_size=1, num_layers=num_layers, alpha=0.2)
+        assert check_jacobian(model.system()) <= 1e-10

@@ -6,8 +6,8 @@ A plugin writes ONE layer, ``cell``, and optionally its tangent map, ``linearise
 stacks the layers into ``step`` and, given the tangent map, into the engine's fast paths
 ``step_with_tangents`` and ``jacobian`` (see :mod:`rnn_lyapunov.architectures.layers`).
 
-State layout: the concatenation over layers, first layer first, of each layer's block; a block
-is ``h`` (RNN, GRU) or ``[h, c]`` (LSTM): ``state_blocks_per_layer`` vectors of ``hidden_size``.
+State layout: the concatenation over layers, first layer first, of each layer's
+``state_blocks_per_layer`` blocks of ``hidden_size``, ``h`` first: ``h`` (RNN, GRU) or ``[h, c]`` (LSTM).
 
 Parameter names follow ``torch.nn.RNN/LSTM/GRU`` (``weight_ih_l0``, ``weight_hh_l0``,
 ``bias_ih_l0``, ``bias_hh_l0``, ...) so a torch state dict loads into the matching plugin.
@@ -44,18 +44,18 @@ def _check_positive_number(name: str, value) -> float:
 class RecurrentArchitecture(nn.Module):
     """A recurrent core: ``step(state (batch, state_size), x (batch, input_size)) -> (batch, state_size)``.
 
-    Subclasses set ``description`` (one line) and write one layer (``N = hidden_size``, ``B =
-    state_blocks_per_layer``; a layer's input is x for layer 0, the new ``h`` of the layer below
-    otherwise):
+    Subclasses set ``description`` (one line) and write ONE layer, whose state is
+    ``state_blocks_per_layer`` blocks (batch, hidden_size), ``h`` first, and whose input is x for
+    layer 0 and the new ``h`` of the layer below otherwise:
 
-    * ``cell(layer, layer_input (batch, input_size or N), layer_state (batch, B*N)) -> (batch, B*N)``,
-      the layer's new state, whose first N entries are its new ``h``; or
-    * ``linearised_cell(layer, layer_input, layer_state) -> (new_layer_state, tangent_map)``, from
-      which ``cell`` then follows; ``tangent_map(input_rows, *block_rows) -> (batch, k, B*N)`` pushes
-      k perturbations given as rows (see :mod:`~rnn_lyapunov.architectures.layers`). With it the
-      class gets ``step_with_tangents`` and ``jacobian``, cross-layer blocks included; without it
-      both are None and the engine uses forward-mode autodiff through ``step``. Do the
-      derivative work inside ``tangent_map``: ``step`` (training) calls ``linearised_cell`` too.
+    * ``cell(layer, layer_input, *blocks) -> new blocks`` (one tensor for a one-block state, else
+      a tuple of them); or
+    * ``linearised_cell(layer, layer_input, *blocks) -> (new blocks, tangent_map)``, from which
+      ``cell`` then follows; ``tangent_map(input_rows, *block_rows)`` pushes k perturbations given
+      as rows (batch, k, ...), see :mod:`~rnn_lyapunov.architectures.layers`. With it the class
+      gets ``step_with_tangents`` and ``jacobian``, cross-layer blocks included; without it both
+      are None and the engine uses forward-mode autodiff through ``step``. Do the derivative work
+      inside ``tangent_map``: ``step`` (training) calls ``linearised_cell`` too.
 
     A plugin may instead override ``step`` (and ``jacobian``, ``step_with_tangents``) whole.
     With ``gates_per_layer`` set (1 for RNN, 3 for GRU, 4 for LSTM) the base class creates the
@@ -88,7 +88,8 @@ class RecurrentArchitecture(nn.Module):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         analytic = callable(cls.linearised_cell)
-        for name, stacked in (("step_with_tangents", layers.stacked_step_with_tangents), ("jacobian", layers.stacked_jacobian)):
+        stacked_paths = (("step_with_tangents", layers.stacked_step_with_tangents), ("jacobian", layers.stacked_jacobian))
+        for name, stacked in stacked_paths:
             if getattr(cls, name) in (None, stacked):  # a plugin's own method stays
                 setattr(cls, name, stacked if analytic else None)
 
@@ -190,29 +191,32 @@ class RecurrentArchitecture(nn.Module):
             return torch.zeros(batch, self.state_size)
         return reference.new_zeros(batch, self.state_size)
 
-    def cell(self, layer: int, layer_input: torch.Tensor, layer_state: torch.Tensor) -> torch.Tensor:
-        """One layer's step: layer_input (batch, input_size or hidden_size), layer_state (batch,
-        state_blocks_per_layer * hidden_size) -> new layer state, same shape, new ``h`` first."""
+    def cell(self, layer: int, layer_input: torch.Tensor, *blocks: torch.Tensor):
+        """One layer's step: layer_input (batch, input_size or hidden_size), the layer's state blocks
+        (batch, hidden_size) each -> its new blocks (one tensor, or a tuple of them), ``h`` first."""
         if self.linearised_cell is None:
-            raise NotImplementedError(f"{type(self).__name__} defines neither cell, linearised_cell nor step")
-        return self.linearised_cell(layer, layer_input, layer_state)[0]
+            raise NotImplementedError(
+                f"{type(self).__name__} defines neither cell, linearised_cell nor step: define "
+                "cell(self, layer, layer_input, *blocks) returning the layer's new state blocks"
+            )
+        return self.linearised_cell(layer, layer_input, *blocks)[0]
 
     def step(self, state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """One time step of all layers: state (batch, state_size), x (batch, input_size) -> (batch, state_size)."""
         return layers.stacked_step(self, state, x)
 
     def weight_rows(self, layer: int, input_rows: torch.Tensor | None, hidden_rows: torch.Tensor | None):
-        """Perturbations of ``W_ih x`` and ``W_hh h`` of a torch-style layer, as rows.
+        """Perturbations of ``W_ih u`` and ``W_hh h`` of a torch-style layer (input u), as rows.
 
         input_rows (batch, k, layer input size) and hidden_rows (batch or 1, k, hidden_size), either
         None when not perturbed -> two (..., k, gates * hidden_size), each None where its rows are.
         """
-        weight_ih, weight_hh, _, _ = self.layer_weights(layer)
-        return (None if input_rows is None else F.linear(input_rows, weight_ih),
-                None if hidden_rows is None else F.linear(hidden_rows, weight_hh))
+        # only the weights needed: a Module attribute lookup costs about as much as a small product
+        return (None if input_rows is None else F.linear(input_rows, getattr(self, f"weight_ih_l{layer}")),
+                None if hidden_rows is None else F.linear(hidden_rows, getattr(self, f"weight_hh_l{layer}")))
 
     def pre_activation_rows(self, layer: int, input_rows: torch.Tensor | None, hidden_rows: torch.Tensor | None):
-        """The sum of the two ``weight_rows``: perturbations of the pre-activations (..., k, gates * hidden_size), or None."""
+        """The sum of the two ``weight_rows``: the pre-activations' perturbations (..., k, gates * hidden_size) or None."""
         from_input, from_hidden = self.weight_rows(layer, input_rows, hidden_rows)
         if from_input is None or from_hidden is None:
             return from_hidden if from_input is None else from_input

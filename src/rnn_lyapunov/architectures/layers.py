@@ -1,22 +1,35 @@
 """Stacking one-layer cells into the multi-layer map that the engine sees.
 
-A plugin writes one layer: ``cell(layer, layer_input, layer_state) -> new_layer_state`` and,
-optionally, ``linearised_cell(layer, layer_input, layer_state) -> (new_layer_state, tangent_map)``.
-The functions here run the layers in order, each taking the layer below's new ``h`` (the first
-``hidden_size`` entries of its new state) as its input, and chain the tangent maps so that the
-cross-layer blocks of the Jacobian come out without any plugin writing them.
+A layer's state is ``state_blocks_per_layer`` blocks of ``hidden_size`` (``h``, or ``h, c``, ...),
+``h`` first. A plugin writes one layer: ``cell(layer, layer_input, *blocks) -> new blocks`` and,
+optionally, ``linearised_cell(layer, layer_input, *blocks) -> (new blocks, tangent_map)``; "new
+blocks" is one (batch, hidden_size) tensor for a one-block state, else a tuple of them. The
+functions here run the layers in order, each taking the new ``h`` of the layer below as its input,
+and chain the tangent maps, so that no plugin writes the cross-layer blocks of the Jacobian.
 
-Perturbations travel as ROWS, (batch, k, n): k perturbations of an n-vector. A tangent map is
-``tangent_map(input_rows, *block_rows) -> new_rows``: ``input_rows`` (batch, k, layer input size)
-perturbs the layer's input, each of ``block_rows`` (batch or 1, k, hidden_size) one of the layer's
-``state_blocks_per_layer`` state blocks, any of them None when it is not perturbed (never all);
-``new_rows`` (batch, k, state_blocks_per_layer * hidden_size) perturbs the new layer state. Rows
-make each weight product one matrix product for all k perturbations of all trajectories.
+Perturbations travel as ROWS, (batch, k, n): k perturbations of an n-vector, so that each weight
+product is one matrix product for all k perturbations of all trajectories. A tangent map is
+``tangent_map(input_rows, *block_rows) -> new block rows``: ``input_rows`` (batch, k, layer input
+size) perturbs the layer's input, each of ``block_rows`` (batch or 1, k, hidden_size) one state
+block, any of them None when not perturbed (never all); it returns the rows of the new blocks as
+``cell`` returns the blocks.
 """
 
 from __future__ import annotations
 
 import torch
+
+from rnn_lyapunov.errors import InputError
+
+
+def _as_blocks(core, result, what: str = "cell") -> tuple:
+    blocks = (result,) if isinstance(result, torch.Tensor) else tuple(result)
+    if len(blocks) != core.state_blocks_per_layer:
+        raise InputError(
+            f"{type(core).__name__}.{what} returned {len(blocks)} block(s) but state_blocks_per_layer is "
+            f"{core.state_blocks_per_layer}: return one (batch, ..., hidden_size) tensor per state block, h first"
+        )
+    return blocks
 
 
 def _joined(parts: list[torch.Tensor], dim: int) -> torch.Tensor:
@@ -25,41 +38,46 @@ def _joined(parts: list[torch.Tensor], dim: int) -> torch.Tensor:
 
 def stacked_step(core, state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """state (batch, state_size), x (batch, input_size) -> next state (batch, state_size)."""
-    size, width = core.hidden_size, core.state_blocks_per_layer * core.hidden_size
-    layer_input, blocks = x, []
+    count = core.state_blocks_per_layer
+    old_blocks, layer_input, new_blocks = state.split(core.hidden_size, dim=1), x, []
     for layer in range(core.num_layers):
-        block = core.cell(layer, layer_input, state[:, layer * width:(layer + 1) * width])
-        blocks.append(block)
-        layer_input = block[:, :size]
-    return _joined(blocks, 1)
+        blocks = _as_blocks(core, core.cell(layer, layer_input, *old_blocks[layer * count:(layer + 1) * count]))
+        new_blocks.extend(blocks)
+        layer_input = blocks[0]
+    return _joined(new_blocks, 1)
 
 
 def step_and_transposed_jacobian(core, state: torch.Tensor, x: torch.Tensor):
     """Next state (batch, state_size) and J^T (batch, state_size, state_size), contiguous.
 
-    Row i of J^T is the change of the next state per unit change of state entry i. A layer's own
-    rows come from its tangent map applied to one identity block at a time (batch-free, so the
-    weight products do not scale with the batch); the rows of the layers below from its tangent
-    map applied to how the layer below's new ``h`` moves with them (already in J^T).
+    Row i of J^T is how the next state moves per unit change of state entry i. A layer's own rows
+    come from its tangent map applied to one identity block at a time (batch-free, so that the
+    weight products do not grow with the batch); the rows of the layers below, from its tangent
+    map applied to how the new ``h`` of the layer below moves with them (already in J^T).
     """
-    size, blocks_per_layer = core.hidden_size, core.state_blocks_per_layer
-    width = blocks_per_layer * size
+    size, count = core.hidden_size, core.state_blocks_per_layer
+    width = count * size
     transposed = state.new_empty(state.shape[0], core.state_size, core.state_size)
     identity = torch.eye(size, dtype=state.dtype, device=state.device).unsqueeze(0)
-    absent = (None,) * blocks_per_layer
-    layer_input, blocks = x, []
+    absent = (None,) * count
+    old_blocks, layer_input, new_blocks = state.split(size, dim=1), x, []
+
+    def write(rows: slice, start: int, result) -> None:
+        for index, block_rows in enumerate(_as_blocks(core, result, "linearised_cell's tangent_map")):
+            transposed[:, rows, start + index * size:start + (index + 1) * size] = block_rows
+
     for layer in range(core.num_layers):
         start, end = layer * width, (layer + 1) * width
-        block, tangent_map = core.linearised_cell(layer, layer_input, state[:, start:end])
-        for index in range(blocks_per_layer):
+        blocks, tangent_map = core.linearised_cell(layer, layer_input, *old_blocks[layer * count:(layer + 1) * count])
+        for index in range(count):
             row = start + index * size
-            transposed[:, row:row + size, start:end] = tangent_map(None, *absent[:index], identity, *absent[index + 1:])
+            write(slice(row, row + size), start, tangent_map(None, *absent[:index], identity, *absent[index + 1:]))
         if layer > 0:
-            transposed[:, :start, start:end] = tangent_map(transposed[:, :start, start - width:start - width + size], *absent)
-        transposed[:, end:, start:end] = 0  # the layers above do not feed back within a step
-        blocks.append(block)
-        layer_input = block[:, :size]
-    return _joined(blocks, 1), transposed
+            write(slice(0, start), start, tangent_map(transposed[:, :start, start - width:start - width + size], *absent))
+        transposed[:, end:, start:end] = 0  # the layers above do not act back within a step
+        new_blocks.extend(_as_blocks(core, blocks, "linearised_cell"))
+        layer_input = new_blocks[-count]
+    return _joined(new_blocks, 1), transposed
 
 
 def stacked_jacobian(core, state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -68,24 +86,25 @@ def stacked_jacobian(core, state: torch.Tensor, x: torch.Tensor) -> torch.Tensor
 
 
 def stacked_step_with_tangents(core, state: torch.Tensor, x: torch.Tensor, tangents: torch.Tensor):
-    """``(step(state, x), J @ tangents)``; tangents (batch, state_size, k), J formed only for a full frame.
+    """``(step(state, x), J @ tangents)`` for tangents (batch, state_size, k).
 
     With ``form_jacobian_for_full_frame`` and k >= state_size, J is formed once and applied as
     (V^T J^T)^T (both factors contiguous); otherwise the tangents are pushed through the tangent
-    maps as rows. Either way the result is a transposed view, the column-major layout of the
-    engine's QR.
+    maps as rows, J never formed. The result is a transposed view either way: the column-major
+    layout that the engine's QR works in.
     """
     if core.form_jacobian_for_full_frame and tangents.shape[2] >= core.state_size:
         next_state, transposed = step_and_transposed_jacobian(core, state, x)
         return next_state, torch.bmm(tangents.transpose(1, 2), transposed).transpose(1, 2)
-    size, width = core.hidden_size, core.state_blocks_per_layer * core.hidden_size
-    rows = tangents.transpose(1, 2)
-    layer_input, input_rows, blocks, row_blocks = x, None, [], []
+    size, count = core.hidden_size, core.state_blocks_per_layer
+    old_blocks, old_rows = state.split(size, dim=1), tangents.transpose(1, 2).split(size, dim=2)
+    layer_input, input_rows, new_blocks, new_rows = x, None, [], []
     for layer in range(core.num_layers):
-        start, end = layer * width, (layer + 1) * width
-        block, tangent_map = core.linearised_cell(layer, layer_input, state[:, start:end])
-        layer_rows = tangent_map(input_rows, *rows[:, :, start:end].split(size, dim=2))
-        blocks.append(block)
-        row_blocks.append(layer_rows)
-        layer_input, input_rows = block[:, :size], layer_rows[:, :, :size]
-    return _joined(blocks, 1), _joined(row_blocks, 2).transpose(1, 2)
+        blocks, tangent_map = core.linearised_cell(layer, layer_input, *old_blocks[layer * count:(layer + 1) * count])
+        blocks = _as_blocks(core, blocks, "linearised_cell")
+        rows = _as_blocks(core, tangent_map(input_rows, *old_rows[layer * count:(layer + 1) * count]),
+                          "linearised_cell's tangent_map")
+        new_blocks.extend(blocks)
+        new_rows.extend(rows)
+        layer_input, input_rows = blocks[0], rows[0]
+    return _joined(new_blocks, 1), _joined(new_rows, 2).transpose(1, 2)

@@ -84,9 +84,9 @@ def _check_plugin_class(name: str, cls) -> None:
         )
     if cls.cell is RecurrentArchitecture.cell and cls.linearised_cell is None and cls.step is RecurrentArchitecture.step:
         raise PluginRegistrationError(
-            f"cannot register {where} as architecture {name!r}: it does not define "
-            "cell(self, layer, layer_input, layer_state) -> new layer state (batch, state_blocks_per_layer * "
-            "hidden_size), or linearised_cell(...) -> (new layer state, tangent_map), or step(self, state, x)"
+            f"cannot register {where} as architecture {name!r}: it does not define cell(self, layer, "
+            "layer_input, *blocks) -> the layer's new state blocks (batch, hidden_size) (or linearised_cell, "
+            "which returns them with a tangent map; or a whole step(self, state, x))"
         )
     description = getattr(cls, "description", "")
     if not isinstance(description, str) or not description.strip() or "\n" in description.strip():
@@ -95,7 +95,7 @@ def _check_plugin_class(name: str, cls) -> None:
             "description to a one-line summary, e.g. description = 'Elman RNN with tanh'"
         )
     for attribute, signature in (("jacobian", "jacobian(self, state, x)"),
-                                 ("linearised_cell", "linearised_cell(self, layer, layer_input, layer_state)")):
+                                 ("linearised_cell", "linearised_cell(self, layer, layer_input, *blocks)")):
         value = getattr(cls, attribute, None)
         if value is not None and not callable(value):
             raise PluginRegistrationError(f"cannot register {where}: {attribute} must be a method {signature} or absent")
