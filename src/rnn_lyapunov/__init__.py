@@ -27,6 +27,7 @@ _PUBLIC_NAMES = {
     "register_dataset": "rnn_lyapunov.datasets",
     "available_datasets": "rnn_lyapunov.datasets",
     "load_sweep": "rnn_lyapunov.io.sweep_file",
+    "SpectrumMonitor": "rnn_lyapunov.training.monitor",
 }
 
 __all__ = ["__version__", *sorted(_PUBLIC_NAMES)]

@@ -1,0 +1,121 @@
+"""A PyTorch Lightning callback that measures the Lyapunov spectrum while a LightningModule trains.
+
+Needs the optional extra: ``pip install 'rnn-lyapunov[lightning]'``. Built on
+:class:`rnn_lyapunov.training.monitor.SpectrumMonitor`; the file it writes is a per-run NetCDF in
+the layout ``train_run`` writes (docs/design.md).
+"""
+
+from __future__ import annotations
+
+import math
+
+try:
+    from lightning.pytorch.callbacks import Callback
+except ImportError as error:  # the package works without Lightning; only this module needs it
+    raise ImportError("rnn_lyapunov.lightning needs PyTorch Lightning, which is not installed: "
+                      "pip install 'rnn-lyapunov[lightning]' (or pip install lightning).") from error
+
+from rnn_lyapunov.errors import InputError
+from rnn_lyapunov.training.monitor import METRICS, SpectrumMonitor, check_spectrum_settings
+
+LOGGED = ("largest_lyapunov_exponent", "kaplan_yorke_dimension")
+
+
+class LyapunovSpectrumCallback(Callback):
+    """Record the spectrum of a LightningModule's recurrent module before training and after epochs.
+
+    Args:
+        module: how to find the recurrent module on the LightningModule: an attribute name
+            (``"encoder"``, dotted ``"model.rnn"``), a callable ``pl_module -> module``, or the
+            module itself. It may be an ``nn.RNN``/``nn.LSTM``/``nn.GRU``, a ``create_model`` model
+            or its core.
+        inputs: fixed sequences driving every spectrum, (batch, time, input_size) (for a torch
+            module with ``batch_first=False``: (time, batch, input_size)); see ``SpectrumMonitor``.
+        path: the per-run NetCDF file, written atomically after each epoch and at the end of fit.
+        epochs: ``"all"`` or the epochs after which to take a spectrum, e.g. ``[0, 1, 2, 4]``;
+            epoch 0 is before training (always taken), epoch e after the e-th training epoch.
+        metrics: names read from ``trainer.callback_metrics`` (or ``<name>_epoch``) at the end of
+            each training epoch and written per epoch; validation metrics only when validation
+            ran in that epoch (NaN otherwise, and at epoch 0).
+        log: log ``largest_lyapunov_exponent`` and ``kaplan_yorke_dimension`` (``pl_module.log``,
+            so they reach the trainer's loggers and ``callback_metrics``) at each spectrum epoch.
+        run_id, hyperparameters, batch_first, **spectrum_settings: as for ``SpectrumMonitor``
+            (the run config's ``spectrum.*`` settings, same names, defaults and checks).
+
+    Only the global-rank-zero process computes spectra and writes. The logged exponent is in the
+    file's units (nats per step, or bits with ``units="bits"``).
+    """
+
+    def __init__(self, module, inputs, path, *, epochs="all", metrics=METRICS, log: bool = True, run_id=None,
+                 hyperparameters=None, batch_first=None, **spectrum_settings):
+        if not (isinstance(module, str) or callable(module)):
+            raise InputError(f"module must be an attribute name of the LightningModule (e.g. 'encoder'), a "
+                             f"callable pl_module -> recurrent module or the module, got {type(module).__name__}.")
+        check_spectrum_settings(epochs=epochs, **spectrum_settings)  # refuse bad settings before fit starts
+        self.find_module, self.inputs, self.path = module, inputs, path
+        self.metric_names, self.log_values = tuple(metrics), log
+        self.options = {"run_id": run_id, "hyperparameters": hyperparameters, "batch_first": batch_first,
+                        "epochs": epochs, **spectrum_settings}
+        self.monitor: SpectrumMonitor | None = None
+        self._validated_this_epoch = False
+
+    def recurrent_module(self, pl_module):
+        """The module whose spectrum is taken, found on ``pl_module``."""
+        from torch import nn
+
+        if isinstance(self.find_module, nn.Module):  # modules are callable too: not a finder
+            return self.find_module
+        if callable(self.find_module) and not isinstance(self.find_module, str):
+            return self.find_module(pl_module)
+        found = pl_module
+        for part in self.find_module.split("."):
+            if not hasattr(found, part):
+                raise InputError(f"LyapunovSpectrumCallback: {type(pl_module).__name__} has no attribute "
+                                 f"{self.find_module!r}; pass the attribute holding the recurrent module "
+                                 "(e.g. 'encoder') or a callable pl_module -> module.")
+            found = getattr(found, part)
+        return found
+
+    def on_train_start(self, trainer, pl_module):
+        if not trainer.is_global_zero:
+            return
+        self.monitor = SpectrumMonitor(self.recurrent_module(pl_module), self.inputs, self.path, **self.options)
+        if trainer.current_epoch == 0:  # a fit resumed from a checkpoint has its epoch 0 already
+            self._record(0, {}, pl_module)
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._validated_this_epoch = False
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if not trainer.sanity_checking:
+            self._validated_this_epoch = True
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if self.monitor is None:
+            return
+        metrics = {}
+        for name in self.metric_names:
+            if name.startswith("val") and not self._validated_this_epoch:
+                continue  # callback_metrics still hold an older epoch's value
+            value = trainer.callback_metrics.get(name, trainer.callback_metrics.get(f"{name}_epoch"))
+            if value is not None:
+                metrics[name] = value
+        # trainer.current_epoch counts from 0 during the first epoch; after it the network is at epoch 1.
+        self._record(trainer.current_epoch + 1, metrics, pl_module)
+
+    def on_fit_end(self, trainer, pl_module):
+        if self.monitor is not None and self.monitor.last_epoch >= 0:
+            self.monitor.write()
+
+    def _record(self, epoch: int, metrics: dict, pl_module) -> None:
+        took = self.monitor.takes_spectrum_at(epoch)
+        spectrum = self.monitor.record(epoch, **metrics)
+        if not (self.log_values and took):
+            return
+        from rnn_lyapunov.engine.spectrum import EXPONENT_UNITS
+
+        factor = EXPONENT_UNITS[self.monitor.settings["units"]][1]
+        largest = math.nan if spectrum is None else factor * float(spectrum.exponents[0])
+        dimension = math.nan if spectrum is None else spectrum.kaplan_yorke_dimension
+        for name, value in zip(LOGGED, (largest, dimension)):
+            pl_module.log(name, value, on_step=False, on_epoch=True, rank_zero_only=True)
