@@ -27,7 +27,6 @@ def validate_run_config(config: dict) -> dict:
     if not isinstance(config, dict):
         raise InputError(f"a run config must be a mapping of keys to values, got {type(config).__name__}.")
     from rnn_lyapunov.config.schema import describe_errors, run_config_schema, validator
-    from rnn_lyapunov.engine.arguments import check_schedule
 
     problems = describe_errors(validator(run_config_schema()).iter_errors(config))
     if problems:
@@ -42,12 +41,7 @@ def validate_run_config(config: dict) -> dict:
         filled[key] = float(filled[key])
     _check_registered(filled)
     spectrum = filled["spectrum"]
-    try:
-        check_schedule(warmup_steps=spectrum["warmup_steps"], reorthonormalize_every=spectrum["reorthonormalize_every"],
-                       record_every=spectrum["record_every"], time_steps=spectrum["steps"],
-                       n_exponents=spectrum["n_exponents"])
-    except InputError as error:
-        raise restate(error) from None
+    _check_spectrum_schedule(spectrum)
     epochs = spectrum["epochs"]
     if epochs != "all":
         too_late = [epoch for epoch in epochs if epoch > filled["epochs"]]
@@ -56,6 +50,34 @@ def validate_run_config(config: dict) -> dict:
                              f"(epochs = {filled['epochs']}); allowed: epochs from 0 to {filled['epochs']}.")
         filled["spectrum"]["epochs"] = sorted(set(epochs))
     return filled
+
+
+def validate_spectrum_settings(settings: dict) -> dict:
+    """The ``spectrum`` section of a run config on its own (e.g. the keywords of
+    :class:`~rnn_lyapunov.training.monitor.SpectrumMonitor`), checked as :func:`validate_run_config`
+    checks it, with the same messages, and returned with every default filled in."""
+    from rnn_lyapunov.config.schema import describe_errors, run_config_schema, validator
+
+    problems = describe_errors(validator(run_config_schema()).iter_errors({"spectrum": settings}))
+    if problems:
+        raise InputError("invalid spectrum settings:\n  " + "\n  ".join(problems))
+    filled = {**DEFAULTS["spectrum"], **copy.deepcopy(settings)}
+    _check_spectrum_schedule(filled)
+    if filled["epochs"] != "all":
+        filled["epochs"] = sorted(set(filled["epochs"]))
+    return filled
+
+
+def _check_spectrum_schedule(spectrum: dict) -> None:
+    """The engine's schedule rules (``check_schedule``), its errors naming the config keys."""
+    from rnn_lyapunov.engine.arguments import check_schedule
+
+    try:
+        check_schedule(warmup_steps=spectrum["warmup_steps"], reorthonormalize_every=spectrum["reorthonormalize_every"],
+                       record_every=spectrum["record_every"], time_steps=spectrum["steps"],
+                       n_exponents=spectrum["n_exponents"])
+    except InputError as error:
+        raise restate(error) from None
 
 
 def _check_registered(config: dict) -> None:

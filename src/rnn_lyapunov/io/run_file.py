@@ -27,7 +27,7 @@ def _missing(n_trajectories: int, n_exponents: int) -> Spectrum:
     return Spectrum(per_trajectory=torch.full((n_trajectories, n_exponents), math.nan, dtype=torch.float64))
 
 
-def _attribute(value):
+def attribute_value(value):
     """NetCDF attributes hold numbers and strings: None -> "none", lists -> their text."""
     if value is None:
         return "none"
@@ -85,6 +85,6 @@ def run_dataset(spectra: Mapping[int, Spectrum | None], metrics: Mapping[str, Se
         dataset[name] = ("epoch", np.asarray(values, dtype=float), dict((metric_attributes or {}).get(name, {})))
     dataset = dataset.assign_coords({name: ((), math.nan if value is None else value)
                                      for name, value in hyperparameters.items()})
-    dataset.attrs = {name: _attribute(value) for name, value in (attributes or {}).items()}
+    dataset.attrs = {name: attribute_value(value) for name, value in (attributes or {}).items()}
     dataset.attrs["running_estimate_epoch"] = running_epoch
     return dataset

@@ -33,7 +33,7 @@ def _hyperparameters(dataset) -> dict:
     return {name: coord.item() for name, coord in dataset.coords.items() if coord.ndim == 0}
 
 
-def _open_run(run):
+def open_run_file(run):
     """A per-run dataset given as an ``xarray.Dataset`` or the path of its file."""
     if not isinstance(run, (str, os.PathLike)):
         return run
@@ -65,7 +65,7 @@ def combine_runs(runs) -> "xr.Dataset":
 
     from rnn_lyapunov.io.storage import provenance_attributes
 
-    runs = [_open_run(run) for run in runs]
+    runs = [open_run_file(run) for run in runs]
     if not runs:
         raise InputError("combine_runs needs at least one per-run file; the sweep lists no runs.")
     units = sorted({str(run[EXPONENT_VARIABLE].attrs.get("units", "nats per time step")) for run in runs})

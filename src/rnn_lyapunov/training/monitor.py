@@ -32,24 +32,15 @@ _LOGGER = logging.getLogger(__name__)
 
 
 def check_spectrum_settings(**settings) -> dict:
-    """The ``spectrum.*`` settings of a run config, checked by the run config's own schema and
-    ``check_schedule``, with every default filled in (``rnn_lyapunov.config.settings``)."""
-    from rnn_lyapunov.config.schema import describe_errors, run_config_schema, validator
-    from rnn_lyapunov.config.settings import defaults
+    """The ``spectrum.*`` settings of a run config, checked by the run config's own rules, with
+    every default filled in (``rnn_lyapunov.config.settings``)."""
+    from rnn_lyapunov.config.run_config import validate_spectrum_settings
 
-    problems = describe_errors(validator(run_config_schema()).iter_errors({"spectrum": settings}))
-    if problems:
-        raise InputError("invalid spectrum settings:\n  " + "\n  ".join(problems))
-    filled = {**defaults()["spectrum"], **copy.deepcopy(settings)}
-    _check_schedule(warmup_steps=filled["warmup_steps"], reorthonormalize_every=filled["reorthonormalize_every"],
-                    record_every=filled["record_every"], time_steps=filled["steps"], n_exponents=filled["n_exponents"])
-    if filled["epochs"] != "all":
-        filled["epochs"] = sorted(set(filled["epochs"]))
-    return filled
+    return validate_spectrum_settings(settings)
 
 
 def _check_schedule(**arguments) -> None:
-    """``check_schedule``, its errors naming the settings as a run config's errors do."""
+    """``check_schedule`` against the actual inputs and module, its errors naming the settings."""
     from rnn_lyapunov.config.settings import restate
     from rnn_lyapunov.engine.arguments import check_schedule
 
@@ -167,11 +158,11 @@ class SpectrumMonitor:
         """Continue the file at ``path`` after its last epoch, if it is this run's; InputError otherwise."""
         from rnn_lyapunov.engine.spectrum import EXPONENT_UNITS, Spectrum
         from rnn_lyapunov.io.run_file import RUNNING_ESTIMATE
-        from rnn_lyapunov.io.sweep_file import _open_run
+        from rnn_lyapunov.io.sweep_file import open_run_file
 
         remedy = f"delete {self.path} or choose another path to start a new run"
         try:
-            existing = _open_run(self.path)
+            existing = open_run_file(self.path)
         except InputError as error:
             raise InputError(f"SpectrumMonitor cannot resume: {error} Or {remedy}.") from None
         expected = {**{f"spectrum_{key}": value for key, value in self.settings.items() if key != "epochs"},
@@ -301,13 +292,13 @@ _TEXT_COORDINATES = ("run_id", "architecture", "dataset", "init", "optimizer")
 
 def _as_written(value) -> str:
     """A value as the file holds it, as text; None, NaN (a coordinate) and "none" (an attribute) are "nan"."""
-    from rnn_lyapunov.io.run_file import _attribute
+    from rnn_lyapunov.io.run_file import attribute_value
 
     if isinstance(value, (np.ndarray, np.generic)):
         value = value.item()
     if value is None or value == "none" or (isinstance(value, float) and math.isnan(value)):
         return "nan"
-    return str(_attribute(value))
+    return str(attribute_value(value))
 
 
 def _number(name: str, value) -> float:
