@@ -12,6 +12,18 @@ def _one_torch_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _quick_readout_figure():
+    """readout_comparison cross-validates every predictor 10 times with 1,000 bootstrap resamples;
+    the figure tests check drawing, not precision (tests/test_readout.py checks the statistics)."""
+    from rnn_lyapunov.figures import readout_comparison
+
+    saved = readout_comparison.REPEATS, readout_comparison.N_BOOTSTRAP
+    readout_comparison.REPEATS, readout_comparison.N_BOOTSTRAP = 2, 100
+    yield
+    readout_comparison.REPEATS, readout_comparison.N_BOOTSTRAP = saved
+
+
 @pytest.fixture(autouse=True)
 def _deterministic_torch():
     """Each test starts from the same global RNG state and restores the default dtype."""

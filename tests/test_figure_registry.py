@@ -126,6 +126,7 @@ def test_an_unknown_needs_is_refused_listing_the_known_ones(fresh_registry):
     ({"caption": CAPTION, "variables": "val_loss"}, "variables must be a tuple"),
     ({"caption": CAPTION, "table": "stability.csv"}, "table must be a function"),
     ({"caption": CAPTION, "default": "no"}, "default must be True .* or False"),
+    ({"caption": CAPTION, "drawn_from_table": True}, "drawn_from_table=True needs a table function"),
 ])
 def test_bad_registrations_are_refused(fresh_registry, arguments, message):
     with pytest.raises(FigureRegistrationError, match=message):

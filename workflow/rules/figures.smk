@@ -41,6 +41,10 @@ rule figures:
 rule figure:
     input:
         data=lambda wildcards: FIGURE_INPUT_FILES[get_figure(wildcards.name).needs],
+        # A figure whose table is costly (drawn_from_table) is drawn from its CSV.
+        table=lambda wildcards: (
+            [f"{RESULTS}/figures/{wildcards.name}.csv"] if get_figure(wildcards.name).drawn_from_table else []
+        ),
     output:
         png=report(
             f"{RESULTS}/figures/{{name}}.png",

@@ -21,6 +21,7 @@ dataset = load_figure_input(name, snakemake.input.data)
 if "table" in snakemake.output.keys():
     write_figure_table(name, dataset, snakemake.output.table, options=options)
 else:
+    table_files = list(snakemake.input.table)
     render_figure(name, dataset, [snakemake.output.png, snakemake.output.pdf], dpi=snakemake.params.dpi,
-                  options=options)
+                  options=options, table_path=table_files[0] if table_files else None)
 log.info("figure %s (options %s): wrote %s", name, options, list(snakemake.output))

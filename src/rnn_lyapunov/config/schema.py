@@ -93,6 +93,10 @@ def workflow_schema() -> dict:
                         "additionalProperties": False, "properties": {
                             "early_epoch": {"type": "integer", "minimum": 0, "default": 0,
                                             "description": "the 'early' spectrum: first recorded epoch at or after it"},
+                            "failure_threshold": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": None,
+                                                  "description": "readout figures: a run fails when its final "
+                                                                 "validation loss is above it (or not finite); "
+                                                                 "null: only diverged runs fail"},
                             "dpi": {"type": "integer", "minimum": 10, "default": 150, "description": "PNG resolution"},
                             "extra": {"type": "array", "items": {"type": "string"}, "default": [],
                                       "description": "figures drawn besides the default ones (e.g. an experiment's)"},

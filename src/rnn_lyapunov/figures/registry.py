@@ -148,6 +148,7 @@ class RegisteredFigure:
     table_caption: str | None = field(default=None, repr=False)
     source: str = ""
     default: bool = True
+    drawn_from_table: bool = False
 
     @property
     def input(self) -> FigureInput:
@@ -218,7 +219,7 @@ def _keyword_names(function) -> tuple[set[str], bool]:
 
 
 def _check_registration(name, function, needs, variables, caption, options, table, table_caption,
-                        default=True) -> None:
+                        default=True, drawn_from_table=False) -> None:
     where = _source_of(function) if callable(function) else repr(function)
 
     def refuse(reason: str):
@@ -241,6 +242,9 @@ def _check_registration(name, function, needs, variables, caption, options, tabl
     if not isinstance(default, bool):
         refuse(f"default must be True (drawn by the default workflow) or False (only when listed in "
                f"figures.extra), not {default!r}")
+    if drawn_from_table and (table is None or "table" not in _keyword_names(function)[0]):
+        refuse("drawn_from_table=True needs a table function and a figure function with a keyword "
+               "argument 'table' (the DataFrame the table function made)")
     for what, target in (("function", function), ("table", table)):
         if target is None:
             continue
@@ -251,7 +255,7 @@ def _check_registration(name, function, needs, variables, caption, options, tabl
 
 
 def register_figure(name: str, *, needs: str, caption: str, variables=(), options=(), table=None,
-                    table_caption: str | None = None, default: bool = True):
+                    table_caption: str | None = None, default: bool = True, drawn_from_table: bool = False):
     """Function decorator registering a figure under ``name`` (its file stem in results/figures/).
 
     Args:
@@ -266,6 +270,8 @@ def register_figure(name: str, *, needs: str, caption: str, variables=(), option
         table_caption: the table's caption in the report (default: ``caption``).
         default: True (the default) when the workflow draws it for every sweep; False for a figure
             made for one experiment, drawn when the config lists it in ``figures.extra``.
+        drawn_from_table: True when the table is costly (e.g. a cross-validation): the workflow then
+            writes the CSV first and passes it, read back, to the figure function as ``table=``.
 
     Returns the function wrapped so that it prepares and checks its input first. Registering the
     same definition twice (a module imported twice) is harmless; another function under a taken
@@ -281,7 +287,8 @@ def register_figure(name: str, *, needs: str, caption: str, variables=(), option
     options = options if isinstance(options, str) else tuple(options)
 
     def decorator(function):
-        _check_registration(name, function, needs, variables, caption, options, table, table_caption, default)
+        _check_registration(name, function, needs, variables, caption, options, table, table_caption, default,
+                            drawn_from_table)
         existing = _REGISTRY.get(name)
         if existing is not None and not _same_definition(existing.function, function):
             raise FigureRegistrationError(
@@ -297,7 +304,7 @@ def register_figure(name: str, *, needs: str, caption: str, variables=(), option
             name=name, function=function, draw=draw, needs=needs, variables=variables,
             caption=inspect.cleandoc(caption), options=options, table=table,
             table_caption=inspect.cleandoc(table_caption) if table_caption else None,
-            source=_source_of(function), default=default,
+            source=_source_of(function), default=default, drawn_from_table=drawn_from_table,
         )
         draw.figure = entry
         _REGISTRY[name] = entry

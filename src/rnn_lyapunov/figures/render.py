@@ -18,13 +18,21 @@ def load_figure_input(name: str, path: str | os.PathLike):
     return get_figure(name).load(path)
 
 
-def render_figure(name: str, dataset, outputs, *, dpi: int = 150, options: dict | None = None) -> None:
+def render_figure(name: str, dataset, outputs, *, dpi: int = 150, options: dict | None = None,
+                  table_path: str | os.PathLike | None = None) -> None:
     """Draw figure ``name`` from ``dataset`` and write it to each path in ``outputs`` atomically.
 
     The format follows each path's suffix (``.png`` at ``dpi``, ``.pdf`` vector). ``options`` are
     keyword arguments of the figure function (e.g. ``early_epoch`` for ``stability_readout``).
+    ``table_path``: for a figure registered with ``drawn_from_table``, its CSV (written by
+    :func:`write_figure_table`), drawn instead of computing the table again.
     """
-    figure = get_figure(name).draw(dataset, **(options or {}))
+    options = dict(options or {})
+    if table_path is not None:
+        import pandas as pd
+
+        options["table"] = pd.read_csv(table_path)
+    figure = get_figure(name).draw(dataset, **options)
     for path in outputs:
         save_figure(figure, Path(path), dpi=dpi)
 

@@ -22,49 +22,72 @@ CAPTION = """
 **Does the early spectrum predict the final loss?** a-d: each spectrum feature at an early epoch (the
 first recorded epoch at or after ``figures.early_epoch`` in the config, 0 = initialisation) against the
 final validation loss, one point per run; Spearman's rank correlation rho, its p-value and the number of
-runs are printed in each panel (also in ``stability_readout.csv``). e: the first two principal
-components of the early spectra (each interpolated onto a common grid of i/N) coloured by final
-validation loss; f: the loadings of the two components along i/N.
+runs are printed in each panel (also in ``stability_readout.csv``). e (grey background): the baseline,
+the validation loss at that same epoch, which a user sees without any spectrum. f: the first two
+principal components of the early spectra (each interpolated onto a common grid of i/N) coloured by
+final validation loss; g: their loadings along i/N. h: every rho with its 95% interval (Fisher z with
+the Bonett-Wright standard error), baseline in grey. These are in-sample correlations of single
+variables; ``readout_comparison`` scores predictors on held-out runs.
 """
 TABLE_CAPTION = """
 **Spearman rank correlations of stability_readout.** One row per spectrum feature at the early epoch
-(``figures.early_epoch`` in the config): ``spearman_rho`` between the feature and the final validation
-loss, its ``p_value`` and ``n_runs``, the runs with both values finite (NaN where a feature is constant).
+(``figures.early_epoch`` in the config) and one for the baseline ``early_val_loss`` (family
+``baseline``): ``spearman_rho`` between it and the final validation loss, its 95% interval
+``ci_low``-``ci_high`` (Fisher z, Bonett-Wright standard error), ``p_value`` and ``n_runs``, the runs
+with both values finite (NaN where a variable is constant).
 """
 PCA_GRID_POINTS = 20
+BASELINE = "early_val_loss"
+BASELINE_LABEL = "validation loss at the early epoch (nats)"
 
 
-def _spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float, int]:
+def _spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float, int]:
+    """(rho, p-value, 95% interval low, high, n) of the finite pairs; NaN when undefined.
+
+    The interval is Fisher's z-transform with the Bonett & Wright (2000) standard error
+    ``sqrt((1 + rho^2 / 2) / (n - 3))``, which keeps Spearman's rho close to nominal coverage.
+    """
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
     # A constant column has no rank correlation; scipy would warn and return NaN.
-    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return math.nan, math.nan, int(x.size)
+    if x.size < 4 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan, math.nan, math.nan, math.nan, int(x.size)
     result = spearmanr(x, y)
-    return float(result.statistic), float(result.pvalue), int(x.size)
+    rho = float(result.statistic)
+    half_width = 1.959964 * math.sqrt((1 + rho**2 / 2) / (x.size - 3))
+    centre = math.atanh(min(max(rho, -0.999999), 0.999999))
+    return rho, float(result.pvalue), math.tanh(centre - half_width), math.tanh(centre + half_width), int(x.size)
 
 
 def early_feature_table(sweep: xr.Dataset, early_epoch: int = 0, dataset: str | None = None) -> pd.DataFrame:
-    """Per run: features of the spectrum at the first recorded epoch ``>= early_epoch``, final loss."""
+    """Per run: features of the spectrum at the first recorded epoch ``>= early_epoch``, final loss,
+    and the validation loss at that same epoch (column ``early_val_loss``)."""
     task = sweep_data.select_task(sweep, dataset)
-    return feature_table(task, sweep_data.early_spectrum_epoch(task, early_epoch))
+    epochs = sweep_data.early_spectrum_epoch(task, early_epoch)
+    table = feature_table(task, epochs)
+    table[BASELINE] = sweep_data.at_epochs(task["val_loss"], epochs).values
+    return table
 
 
 def stability_correlations(sweep: xr.Dataset, *, early_epoch: int = 0,
                            dataset: str | None = None) -> pd.DataFrame:
-    """Spearman rank correlation between each early-epoch feature and the final validation loss.
+    """Spearman rank correlation of each early-epoch feature, and of the early validation loss (the
+    baseline), with the final validation loss.
 
-    One row per feature with columns ``feature``, ``label``, ``early_epoch``, ``spearman_rho``,
-    ``p_value`` and ``n_runs`` (runs with both values finite). NaN where a feature is constant.
+    One row per feature, then one for ``early_val_loss``, with columns ``feature``, ``family``
+    (``spectrum_feature`` or ``baseline``), ``label``, ``early_epoch``, ``spearman_rho``, ``ci_low``,
+    ``ci_high`` (95%, see :func:`_spearman`), ``p_value`` and ``n_runs`` (runs with both values
+    finite). NaN where a variable is constant. In-sample: :func:`evaluate_readout` scores held out.
     """
     sweep_data.require_variables(sweep, REQUIRED, "stability_readout")
     table = early_feature_table(sweep, early_epoch, dataset)
+    final = table["final_val_loss"].to_numpy(float)
     rows = []
-    for name, (_, label) in FEATURES.items():
-        label = style.in_units(label, sweep)
-        rho, p_value, n_runs = _spearman(table[name].to_numpy(float), table["final_val_loss"].to_numpy(float))
-        rows.append({"feature": name, "label": label, "early_epoch": early_epoch,
-                     "spearman_rho": rho, "p_value": p_value, "n_runs": n_runs})
+    for name, family, label in [(name, "spectrum_feature", style.in_units(label, sweep))
+                                for name, (_, label) in FEATURES.items()] + [(BASELINE, "baseline", BASELINE_LABEL)]:
+        rho, p_value, low, high, n_runs = _spearman(table[name].to_numpy(float), final)
+        rows.append({"feature": name, "family": family, "label": label, "early_epoch": early_epoch,
+                     "spearman_rho": rho, "ci_low": low, "ci_high": high, "p_value": p_value, "n_runs": n_runs})
     return pd.DataFrame(rows)
 
 
@@ -114,19 +137,22 @@ def stability_readout(sweep: xr.Dataset, *, early_epoch: int = 0, dataset: str |
 
     Panels a-d: each feature (largest exponent, top-10% mean, number of positive exponents,
     Kaplan-Yorke dimension) of the spectrum at the first recorded epoch ``>= early_epoch`` against
-    the final validation loss, with Spearman's rho; e: the first two principal components of the
-    early spectra (on a common ``i/N`` grid) coloured by final loss; f: the PCA loadings.
+    the final validation loss, with Spearman's rho; e: the baseline, the validation loss at that
+    epoch; f: the first two principal components of the early spectra (on a common ``i/N`` grid)
+    coloured by final loss; g: the PCA loadings; h: every rho with its 95% interval.
     """
     correlations = stability_correlations(sweep, early_epoch=early_epoch, dataset=dataset)
     task = sweep_data.select_task(sweep, dataset)
     epochs = sweep_data.early_spectrum_epoch(task, early_epoch)
-    table = feature_table(task, epochs)
+    table = early_feature_table(sweep, early_epoch, dataset)
     styles = style.architecture_styles(table["architecture"])
     loss = table["final_val_loss"].to_numpy(float)
     with style.figure_style():
-        figure = style.new_figure(11.0, 6.4)
-        axes = figure.subplots(2, 3).ravel()
-        for ax, (name, (_, label)), letter in zip(axes, FEATURES.items(), "abcd"):
+        figure = style.new_figure(14.5, 6.6)
+        axes = figure.subplots(2, 4).ravel()
+        panels = [(name, style.in_units(label, task)) for name, (_, label) in FEATURES.items()]
+        panels.append((BASELINE, BASELINE_LABEL))
+        for ax, (name, label), letter in zip(axes, panels, "abcde"):
             for architecture, look in styles.items():
                 rows = table["architecture"] == architecture
                 ax.scatter(table.loc[rows, name], table.loc[rows, "final_val_loss"], color=look["color"],
@@ -138,13 +164,17 @@ def stability_readout(sweep: xr.Dataset, *, early_epoch: int = 0, dataset: str |
                 summary = f"constant or too few runs:\nno rank correlation (n = {row.n_runs})"
             ax.text(0.97, 0.97, summary, transform=ax.transAxes, va="top", ha="right", fontsize="small",
                     bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "0.7", "boxstyle": "round"})
-            ax.set_xlabel(style.in_units(label, task))
+            ax.set_xlabel(label)
             ax.set_ylabel("final " + style.VAL_LOSS_LABEL)
             if style.spans_decades(loss):
                 ax.set_yscale("log")
             style.panel_label(ax, letter)
+        axes[4].set_facecolor("0.93")
+        if style.spans_decades(table[BASELINE]):
+            axes[4].set_xscale("log")
         axes[0].legend(fontsize="small", loc="best")
-        _plot_pca(figure, axes[4], axes[5], task, epochs, loss, styles, table)
+        _plot_pca(figure, axes[5], axes[6], task, epochs, loss, styles, table)
+        _plot_rho_summary(axes[7], correlations)
         figure.suptitle(f"Spectrum features at the first recorded epoch >= {early_epoch} vs final validation loss "
                         f"on {sweep_data.task_name(task)} ({len(table)} runs)")
     return figure
@@ -153,8 +183,8 @@ def stability_readout(sweep: xr.Dataset, *, early_epoch: int = 0, dataset: str |
 def _plot_pca(figure, scores_ax, loadings_ax, task, epochs, loss, styles, table):
     grid, spectra = spectra_on_common_grid(task, epochs)
     usable = np.isfinite(spectra).all(axis=1) & np.isfinite(loss)
-    style.panel_label(scores_ax, "e")
-    style.panel_label(loadings_ax, "f")
+    style.panel_label(scores_ax, "f")
+    style.panel_label(loadings_ax, "g")
     if usable.sum() < 3:
         scores_ax.text(0.5, 0.5, "fewer than 3 runs: no PCA", transform=scores_ax.transAxes, ha="center")
         return
@@ -183,3 +213,24 @@ def _plot_pca(figure, scores_ax, loadings_ax, task, epochs, loss, styles, table)
     loadings_ax.set_xlabel(style.NORMALISED_INDEX_LABEL)
     loadings_ax.set_ylabel("loading (unit vector, dimensionless)")
     loadings_ax.legend(fontsize="small")
+
+
+def _plot_rho_summary(ax, correlations: pd.DataFrame) -> None:
+    """Every variable's rho with its 95% interval; the baseline in grey, the spectrum in blue."""
+    positions = np.arange(len(correlations))
+    for position, row in zip(positions, correlations.itertuples()):
+        colour = "0.45" if row.family == "baseline" else "#1f5fa8"
+        if row.family == "baseline":
+            ax.axhspan(position - 0.5, position + 0.5, color="0.92", zorder=0)
+        if np.isfinite(row.spearman_rho):
+            ax.errorbar(row.spearman_rho, position, xerr=[[row.spearman_rho - row.ci_low], [row.ci_high - row.spearman_rho]],
+                        fmt="s" if row.family == "baseline" else "o", color=colour, capsize=2, markersize=5)
+        else:
+            ax.text(0, position, "n/a", va="center", ha="center", fontsize="x-small", color="0.4")
+    style.zero_line(ax, "vertical")
+    ax.set_yticks(positions, [row.feature for row in correlations.itertuples()], fontsize="small")
+    ax.set_ylim(len(positions) - 0.5, -0.5)
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_xlabel("Spearman rho, 95% interval")
+    ax.set_ylabel("variable at the early epoch")
+    style.panel_label(ax, "h")
