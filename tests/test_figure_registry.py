@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from rnn_lyapunov import plugin_discovery
 from rnn_lyapunov.errors import InputError
 from rnn_lyapunov.figures import registry
 from rnn_lyapunov.figures.registry import (
@@ -159,7 +160,7 @@ def test_an_entry_point_module_registers_its_figures(fresh_registry, tmp_path, m
     monkeypatch.setattr(sys, "modules", dict(sys.modules))  # forget the module afterwards
     points = [EntryPoint("third_party", "third_party_figures", registry.ENTRY_POINT_GROUP),
               EntryPoint("broken", "no_such_figure_module", registry.ENTRY_POINT_GROUP)]
-    monkeypatch.setattr(registry, "entry_points",
+    monkeypatch.setattr(plugin_discovery, "entry_points",
                         lambda group: [point for point in points if point.group == group])
     monkeypatch.setattr(registry, "_discovered", False)
     with pytest.warns(FigureLoadWarning, match="broken = no_such_figure_module .*rnn_lyapunov.figures"):
@@ -184,7 +185,7 @@ def test_a_figure_module_that_fails_to_import_is_skipped_with_a_warning(fresh_re
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(sys, "modules", dict(sys.modules))
     monkeypatch.setattr(registry, "FIGURE_PACKAGE", "scanned_figures")
-    monkeypatch.setattr(registry, "entry_points", lambda group: [])
+    monkeypatch.setattr(plugin_discovery, "entry_points", lambda group: [])
     monkeypatch.setattr(registry, "_discovered", False)
     with pytest.warns(FigureLoadWarning, match=r"scanned_figures\.bad was skipped: ModuleNotFoundError"):
         assert "good_one" in available_figures()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from rnn_lyapunov import plugin_discovery
 from rnn_lyapunov import available_architectures, register_architecture
 from rnn_lyapunov.architectures import registry
 from rnn_lyapunov.architectures.base import RecurrentArchitecture
@@ -191,7 +192,7 @@ def _fresh_discovery(monkeypatch, entry_point_list):
         monkeypatch.delitem(sys.modules, module_name)
     monkeypatch.setattr(registry, "_REGISTRY", {})
     monkeypatch.setattr(registry, "_discovered", False)
-    monkeypatch.setattr(registry, "entry_points", lambda group: [ep for ep in entry_point_list if ep.group == group])
+    monkeypatch.setattr(plugin_discovery, "entry_points", lambda group: [ep for ep in entry_point_list if ep.group == group])
 
 
 @pytest.mark.parametrize("value_style", ["module", "module:Class"])
@@ -226,7 +227,7 @@ def test_broken_entry_point_warns_and_the_others_still_load(monkeypatch):
 def test_discovery_runs_once(monkeypatch):
     calls = []
     _fresh_discovery(monkeypatch, [])
-    monkeypatch.setattr(registry, "entry_points", lambda group: calls.append(group) or [])
+    monkeypatch.setattr(plugin_discovery, "entry_points", lambda group: calls.append(group) or [])
     available_architectures()
     describe_architectures()
     get_architecture("rnn")

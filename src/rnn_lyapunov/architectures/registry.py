@@ -26,14 +26,13 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
-import pkgutil
 import re
 import sys
 import warnings
-from importlib.metadata import entry_points
 from pathlib import Path
 
 from rnn_lyapunov.architectures.base import RecurrentArchitecture
+from rnn_lyapunov.plugin_discovery import import_package_modules, load_entry_points, same_definition, source_of
 from rnn_lyapunov.errors import InputError
 
 PLUGIN_PACKAGE = "rnn_lyapunov.plugins"
@@ -53,30 +52,8 @@ class PluginRegistrationError(InputError):
     """A plugin class was refused at registration (the message says why and how to fix it)."""
 
 
-def _source_of(cls: type) -> str:
-    """``module.Class (file)`` for error messages."""
-    try:
-        file = inspect.getsourcefile(cls) or "<unknown file>"
-    except TypeError:
-        file = "<built-in>"
-    return f"{cls.__module__}.{cls.__qualname__} ({file})"
-
-
-def _same_definition(first: type, second: type) -> bool:
-    """True when two class objects come from the same source file and qualname (a re-import)."""
-    if first is second:
-        return True
-    try:
-        files = [inspect.getsourcefile(cls) for cls in (first, second)]
-    except TypeError:
-        return False
-    if None in files:
-        return False
-    return first.__qualname__ == second.__qualname__ and Path(files[0]).resolve() == Path(files[1]).resolve()
-
-
 def _check_plugin_class(name: str, cls) -> None:
-    where = _source_of(cls) if isinstance(cls, type) else repr(cls)
+    where = source_of(cls) if isinstance(cls, type) else repr(cls)
     if not (isinstance(cls, type) and issubclass(cls, RecurrentArchitecture)):
         raise PluginRegistrationError(
             f"cannot register {where} as architecture {name!r}: it must be a class that subclasses "
@@ -116,10 +93,10 @@ def register_architecture(name: str):
     def decorator(cls):
         _check_plugin_class(name, cls)
         existing = _REGISTRY.get(name)
-        if existing is not None and not _same_definition(existing, cls):
+        if existing is not None and not same_definition(existing, cls):
             raise PluginRegistrationError(
-                f"architecture name {name!r} is already registered by {_source_of(existing)}; "
-                f"{_source_of(cls)} tries to register it again. Rename one of them."
+                f"architecture name {name!r} is already registered by {source_of(existing)}; "
+                f"{source_of(cls)} tries to register it again. Rename one of them."
             )
         if existing is None:
             _REGISTRY[name] = cls
@@ -138,29 +115,16 @@ def _warn_skipped(what: str, error: BaseException) -> None:
 
 
 def _discover_package() -> None:
-    try:
-        package = importlib.import_module(PLUGIN_PACKAGE)
-    except Exception as error:  # noqa: BLE001 - a broken install should not stop third-party plugins
-        _warn_skipped(PLUGIN_PACKAGE, error)
-        return
-    for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda info: info.name):
-        if module_info.name.startswith("_"):
-            continue
-        module_name = f"{PLUGIN_PACKAGE}.{module_info.name}"
-        try:
-            importlib.import_module(module_name)
-        except Exception as error:  # noqa: BLE001 - see the module docstring
-            _warn_skipped(module_name, error)
+    import_package_modules(PLUGIN_PACKAGE, _warn_skipped)
+
+
+def _register_entry_point(name: str, loaded) -> None:
+    if isinstance(loaded, type) and loaded not in _REGISTRY.values():
+        register_architecture(name)(loaded)
 
 
 def _discover_entry_points() -> None:
-    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            loaded = entry_point.load()
-            if isinstance(loaded, type) and loaded not in _REGISTRY.values():
-                register_architecture(entry_point.name)(loaded)
-        except Exception as error:  # noqa: BLE001 - see the module docstring
-            _warn_skipped(f"{entry_point.name} = {entry_point.value} (entry point group {ENTRY_POINT_GROUP})", error)
+    load_entry_points(ENTRY_POINT_GROUP, _warn_skipped, _register_entry_point)
 
 
 def discover_architectures() -> None:

@@ -43,17 +43,14 @@ from __future__ import annotations
 
 import difflib
 import functools
-import importlib
 import inspect
-import pkgutil
 import re
 import warnings
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
-from pathlib import Path
 from typing import Callable
 
 from rnn_lyapunov.errors import InputError
+from rnn_lyapunov.plugin_discovery import import_package_modules, load_entry_points, same_definition, source_of
 
 FIGURE_PACKAGE = "rnn_lyapunov.figures"
 ENTRY_POINT_GROUP = "rnn_lyapunov.figures"
@@ -186,31 +183,6 @@ _REGISTRY: dict[str, RegisteredFigure] = {}
 _discovered = False
 
 
-def _source_of(function) -> str:
-    """``module.qualname (file)`` for messages."""
-    function = inspect.unwrap(function)
-    try:
-        file = inspect.getsourcefile(function) or "<unknown file>"
-    except TypeError:
-        file = "<built-in>"
-    return f"{function.__module__}.{function.__qualname__} ({file})"
-
-
-def _same_definition(first, second) -> bool:
-    """True when two functions are one definition imported twice (same qualname, same file)."""
-    first, second = inspect.unwrap(first), inspect.unwrap(second)
-    if first is second:
-        return True
-    try:
-        files = [inspect.getsourcefile(function) for function in (first, second)]
-    except TypeError:
-        return False
-    if None in files:
-        return False
-    return (first.__module__, first.__qualname__) == (second.__module__, second.__qualname__) and \
-        Path(files[0]).resolve() == Path(files[1]).resolve()
-
-
 def _keyword_names(function) -> tuple[set[str], bool]:
     """(names of keyword-usable parameters, whether it takes ``**kwargs``)."""
     parameters = inspect.signature(function).parameters.values()
@@ -220,7 +192,7 @@ def _keyword_names(function) -> tuple[set[str], bool]:
 
 def _check_registration(name, function, needs, variables, caption, options, table, table_caption,
                         default=True, drawn_from_table=False) -> None:
-    where = _source_of(function) if callable(function) else repr(function)
+    where = source_of(function) if callable(function) else repr(function)
 
     def refuse(reason: str):
         raise FigureRegistrationError(f"cannot register {where} as figure {name!r}: {reason}")
@@ -290,10 +262,10 @@ def register_figure(name: str, *, needs: str, caption: str, variables=(), option
         _check_registration(name, function, needs, variables, caption, options, table, table_caption, default,
                             drawn_from_table)
         existing = _REGISTRY.get(name)
-        if existing is not None and not _same_definition(existing.function, function):
+        if existing is not None and not same_definition(existing.function, function):
             raise FigureRegistrationError(
                 f"figure name {name!r} is already registered by {existing.source}; "
-                f"{_source_of(function)} tries to register it again. Rename one of them."
+                f"{source_of(function)} tries to register it again. Rename one of them."
             )
 
         @functools.wraps(function)
@@ -304,7 +276,7 @@ def register_figure(name: str, *, needs: str, caption: str, variables=(), option
             name=name, function=function, draw=draw, needs=needs, variables=variables,
             caption=inspect.cleandoc(caption), options=options, table=table,
             table_caption=inspect.cleandoc(table_caption) if table_caption else None,
-            source=_source_of(function), default=default, drawn_from_table=drawn_from_table,
+            source=source_of(function), default=default, drawn_from_table=drawn_from_table,
         )
         draw.figure = entry
         _REGISTRY[name] = entry
@@ -319,24 +291,11 @@ def _warn_skipped(what: str, error: BaseException) -> None:
 
 
 def _discover_package() -> None:
-    package = importlib.import_module(FIGURE_PACKAGE)
-    for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda info: info.name):
-        if module_info.name.startswith("_"):
-            continue
-        module_name = f"{FIGURE_PACKAGE}.{module_info.name}"
-        try:
-            importlib.import_module(module_name)
-        except Exception as error:  # noqa: BLE001 - one broken figure must not hide the others
-            _warn_skipped(module_name, error)
+    import_package_modules(FIGURE_PACKAGE, _warn_skipped)
 
 
 def _discover_entry_points() -> None:
-    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            entry_point.load()  # importing the module registers its figures
-        except Exception as error:  # noqa: BLE001 - see the module docstring
-            _warn_skipped(f"{entry_point.name} = {entry_point.value} (entry point group {ENTRY_POINT_GROUP})",
-                          error)
+    load_entry_points(ENTRY_POINT_GROUP, _warn_skipped)  # importing a module registers its figures
 
 
 def discover_figures() -> None:
