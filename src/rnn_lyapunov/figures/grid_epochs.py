@@ -80,9 +80,7 @@ def grid_epochs(sweep: xr.Dataset, *, early_epoch: int = 0, dataset: str | None 
     rows = [(stage, epochs, facet) for stage, epochs in stages for facet in facets]
     matrices = {(stage, quantity, facet): heatmaps.cell_means(frame, f"{stage}|{quantity}", facet)
                 for stage, _, facet in rows for quantity in labels}
-    n_x = max(matrix.shape[1] for matrix in matrices.values())
-    n_y = max(matrix.shape[0] for matrix in matrices.values())
-    width, height = heatmaps.panel_size(n_x, n_y)
+    width, height = heatmaps.panel_size(matrices.values())
     with style.figure_style():
         figure = style.new_figure(width * len(labels) + 0.6, height * len(rows) + 1.6)
         grid = figure.subplots(len(rows), len(labels), squeeze=False)

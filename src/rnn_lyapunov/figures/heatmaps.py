@@ -247,8 +247,12 @@ def format_cell(value: float, integer: bool = False) -> str:
 PANEL_MARGIN = (1.0, 0.8)
 
 
-def panel_size(n_x: int, n_y: int) -> tuple[float, float]:
-    """Width and height (inches) of one heatmap panel with its tick labels."""
+def panel_size(matrices) -> tuple[float, float]:
+    """Width and height (inches) of one heatmap panel with its tick labels, for the largest of
+    ``matrices`` (an iterable of (n_y, n_x) cell tables), so that every panel of a figure is alike."""
+    matrices = list(matrices)
+    n_x = max(matrix.shape[1] for matrix in matrices)
+    n_y = max(matrix.shape[0] for matrix in matrices)
     return (float(np.clip(0.32 * n_x + PANEL_MARGIN[0], 2.2, 4.2)),
             float(np.clip(0.22 * n_y + PANEL_MARGIN[1], 1.6, 3.6)))
 

@@ -46,9 +46,7 @@ def hyperparameter_grid(sweep: xr.Dataset, *, dataset: str | None = None, grid_a
     facets = heatmaps.facet_values(frame)
     matrices = {(quantity, facet): heatmaps.cell_means(frame, quantity, facet)
                 for quantity in labels for facet in facets}
-    n_x = max(matrix.shape[1] for matrix in matrices.values())
-    n_y = max(matrix.shape[0] for matrix in matrices.values())
-    width, height = heatmaps.panel_size(n_x, n_y)
+    width, height = heatmaps.panel_size(matrices.values())
     with style.figure_style():
         figure = style.new_figure(width * len(facets) + 1.4, height * len(labels) + 0.9)
         grid = figure.subplots(len(labels), len(facets), squeeze=False)
