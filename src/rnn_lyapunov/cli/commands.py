@@ -1,4 +1,5 @@
-"""The ``rnn-lyapunov`` command: list architectures and datasets, compute a spectrum, train one run.
+"""The ``rnn-lyapunov`` command: list architectures and datasets, compute a spectrum, train one run,
+search hyperparameters.
 
 Exit codes: 0 success; 2 bad usage or bad input (an :class:`~rnn_lyapunov.errors.InputError`: a
 one-paragraph message on stderr, no traceback); 1 an unexpected internal error (a short message and
@@ -83,6 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_setting_flags(train.add_argument_group("settings (override the config file; README, 'Settings')"),
                       TRAIN_FLAGS, suppress=True)
     train.set_defaults(handler=_train)
+
+    search = commands.add_parser(
+        "search", parents=[common], help="spectrum-guided hyperparameter search (Optuna)",
+        description="Run or continue an Optuna study over run-config keys, each trial a training run with "
+                    "spectra, pruned when its early spectrum predicts failure. The study lives in SQLite "
+                    "(default results/search/STUDY/study.db): run the same command again to continue it, or "
+                    "N times at once (N workers) to share it. Needs the extra: pip install 'rnn-lyapunov[search]'.",
+        epilog="Example: rnn-lyapunov search --config config/search.yaml")
+    search.add_argument("--config", required=True, metavar="FILE", help="search config, YAML or JSON")
+    search.add_argument("--n-trials", type=_positive, metavar="N",
+                        help="the study's budget of finished trials (overrides search.n_trials)")
+    search.set_defaults(handler=_search)
     return parser
 
 
@@ -179,6 +192,18 @@ def _train(args) -> int:
         final = exponents.isel(epoch=-1).values
         print(f"run {config['run_id']}: {exponents.sizes['epoch'] - 1} epochs; leading exponent at the last "
               f"epoch {final[0]:+.6f} nats/step; wrote {out} (checkpoint and log in {run_dir})")
+    return EXIT_OK
+
+
+def _search(args) -> int:
+    from rnn_lyapunov.search import run_search
+
+    study = run_search(args.config, n_trials=args.n_trials, progress=False if args.quiet else None)
+    if not args.quiet:
+        try:
+            print(f"best trial {study.best_trial.number}: objective {study.best_value:.6g} with {study.best_params}")
+        except ValueError:  # no trial completed (all pruned or failed)
+            print("no trial completed; see the lines above for why each stopped")
     return EXIT_OK
 
 

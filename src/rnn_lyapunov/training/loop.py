@@ -144,7 +144,8 @@ def _open_log(run_dir: Path, run_id: str) -> tuple[logging.Logger, logging.Handl
     return logger, handler
 
 
-def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.PathLike, *, progress=None):
+def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.PathLike, *, progress=None,
+              on_epoch=None):
     """Train one network, measuring its Lyapunov spectrum, and write the per-run NetCDF file.
 
     Args:
@@ -154,6 +155,13 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
             the history of every attempt.
         output_path: the per-run NetCDF file (written atomically at the end).
         progress: show a progress bar per epoch; None (default) shows it when stderr is a terminal.
+        on_epoch: optional ``on_epoch(epoch, metrics, spectrum)``, called after each epoch this call
+            runs (not those restored from a checkpoint), once its checkpoint is saved: ``metrics`` is
+            ``{"train_loss", "val_loss", "val_accuracy"}`` of that epoch (floats, NaN where not
+            applicable), ``spectrum`` the epoch's :class:`~rnn_lyapunov.engine.spectrum.Spectrum`
+            (nats per step) or None (no spectrum at that epoch, or it diverged). If it raises, the
+            run stops: the per-run file is written for the epochs done and the exception propagates
+            (how ``rnn_lyapunov.search`` prunes a trial).
 
     Returns:
         The ``xarray.Dataset`` written to ``output_path`` (variables listed in docs/design.md;
@@ -213,6 +221,7 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
             val_loss, val_accuracy = evaluate(model, dataset, "validation", device)
             for key, value in zip(state["metrics"], (train_loss, val_loss, val_accuracy)):
                 state["metrics"][key].append(value)
+            result = None
             if epoch in spectrum_epochs:
                 result = compute_spectrum(model.system(), fixed_inputs, spectrum_config, logger)
                 state["spectra"][epoch] = None if result is None else result.per_trajectory
@@ -225,6 +234,15 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
             state["epoch"] = epoch
             save_checkpoint(run_dir, config=config, model=model, optimizer=optimizer, generator=generator,
                             progress=state)
+            if on_epoch is not None:
+                try:
+                    on_epoch(epoch, {key: values[-1] for key, values in state["metrics"].items()}, result)
+                except Exception:
+                    # A run its caller stopped (a pruned search trial) is data, not garbage: keep its epochs.
+                    stopped = _run_file(config, state, state_size=state_size, task=dataset.task, device=str(device))
+                    write_netcdf_atomic(stopped, output_path, make_parents=True)
+                    logger.info("stopped by on_epoch after epoch %d; wrote %s", epoch, output_path)
+                    raise
         result = _run_file(config, state, state_size=state_size, task=dataset.task, device=str(device))
         write_netcdf_atomic(result, output_path, make_parents=True)
         logger.info("wrote %s", output_path)
