@@ -7,7 +7,7 @@ The public names are imported lazily (PEP 562) so that ``import rnn_lyapunov`` s
 a command such as ``rnn-lyapunov --help`` does not pay for seaborn or snakemake.
 """
 
-from importlib import import_module
+from rnn_lyapunov.lazy_exports import lazy_exports
 from importlib.metadata import PackageNotFoundError, version
 
 try:
@@ -33,14 +33,4 @@ _PUBLIC_NAMES = {
 __all__ = ["__version__", *sorted(_PUBLIC_NAMES)]
 
 
-def __getattr__(name):
-    module_name = _PUBLIC_NAMES.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'rnn_lyapunov' has no attribute {name!r}")
-    value = getattr(import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports('rnn_lyapunov', _PUBLIC_NAMES, globals())

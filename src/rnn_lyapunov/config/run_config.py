@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import os
-from pathlib import Path
 
 from rnn_lyapunov.config.settings import SECTIONS, defaults, restate
 from rnn_lyapunov.errors import InputError
@@ -96,13 +95,7 @@ def _check_registered(config: dict) -> None:
 
 def load_run_config(path: str | os.PathLike) -> dict:
     """Read a run config from a YAML or JSON file (JSON is valid YAML) and validate it."""
-    import yaml
+    from rnn_lyapunov.io.readers import read_yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"config file {path} does not exist.")
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise InputError(f"config file {path} is not valid YAML/JSON: {error}") from None
+    config = read_yaml(path, what="config file")
     return validate_run_config(config if config is not None else {})

@@ -11,7 +11,7 @@ Nothing is imported here until it is used (PEP 562), so importing a figure modul
 from the workflow, does not import every other figure.
 """
 
-from importlib import import_module
+from rnn_lyapunov.lazy_exports import lazy_exports
 
 _PUBLIC_NAMES = {
     "register_figure": "rnn_lyapunov.figures.registry",
@@ -24,14 +24,4 @@ _PUBLIC_NAMES = {
 __all__ = sorted(_PUBLIC_NAMES)
 
 
-def __getattr__(name):
-    module_name = _PUBLIC_NAMES.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'rnn_lyapunov.figures' has no attribute {name!r}")
-    value = getattr(import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports('rnn_lyapunov.figures', _PUBLIC_NAMES, globals())

@@ -1,5 +1,5 @@
-"""Reading every input file safely: the one place that calls ``torch.load``, ``numpy.load`` and
-``xarray.open_dataset``.
+"""Reading every input file safely: the one place that calls ``torch.load``, ``numpy.load``,
+``xarray.open_dataset`` and ``yaml.safe_load`` on a file.
 
 * PyTorch files are read with ``weights_only=True``: a pickle that would import or call arbitrary
   Python (``os.system`` in ``__reduce__``) is refused before any of it runs.
@@ -27,6 +27,22 @@ def _existing_file(path, what: str, remedy: str) -> Path:
         raise InputError(f"{what} {path} is empty (0 bytes); the write that made it was probably interrupted. "
                          f"{remedy}".rstrip())
     return path
+
+
+def read_yaml(path: str | os.PathLike, *, what: str = "config file"):
+    """``yaml.safe_load`` of a YAML or JSON file (JSON is valid YAML): no Python objects are built.
+
+    An empty file gives None. InputError when the file is missing or not YAML.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{what} {path} does not exist.")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise InputError(f"{what} {path} is not valid YAML/JSON: {error}") from None
 
 
 def read_torch(path: str | os.PathLike, *, what: str = "file", remedy: str = ""):

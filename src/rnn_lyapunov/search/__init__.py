@@ -6,7 +6,7 @@ or by a spectrum feature at an early epoch (Vogt et al. 2022). Names are importe
 Optuna installed, ``run_search`` raises an InputError naming the extra to install.
 """
 
-from importlib import import_module
+from rnn_lyapunov.lazy_exports import lazy_exports
 
 _PUBLIC_NAMES = {
     "run_search": "rnn_lyapunov.search.study",
@@ -21,14 +21,4 @@ _PUBLIC_NAMES = {
 __all__ = sorted(_PUBLIC_NAMES)
 
 
-def __getattr__(name):
-    module_name = _PUBLIC_NAMES.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'rnn_lyapunov.search' has no attribute {name!r}")
-    value = getattr(import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports('rnn_lyapunov.search', _PUBLIC_NAMES, globals())

@@ -196,13 +196,6 @@ def storage_url(storage: str | os.PathLike) -> str:
 
 def load_search_config(path: str | os.PathLike) -> dict:
     """Read a search config from a YAML or JSON file and validate it (:func:`validate_search_config`)."""
-    import yaml
+    from rnn_lyapunov.io.readers import read_yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"search config file {path} does not exist.")
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise InputError(f"search config file {path} is not valid YAML/JSON: {error}") from None
-    return validate_search_config(config)
+    return validate_search_config(read_yaml(path, what="search config file"))
