@@ -53,12 +53,13 @@ def test_dry_run_of_the_default_config_lists_data_sweep_and_combine_jobs(workflo
     result = snakemake(workflow_copy, "-n", "--cores", "2")
     assert result.returncode == 0, result.stderr + result.stdout
     counts = job_counts(result.stdout)
-    # config/config.yaml: 1 dataset x 3 architectures x 1 hidden size x 2 init scales x 2 learning rates.
+    # config/config.yaml: 1 dataset x 2 architectures x 4 init scales x 3 learning rates x 3 seeds.
     assert counts["prepare_data"] == 1
-    assert counts["train_run"] == 3 * 2 * 2
+    assert counts["train_run"] == 2 * 4 * 3 * 3
     assert counts["combine_spectra"] == 1
     assert counts["all"] == 1
-    assert "run_id=lstm-p0.2-lr0.01" in result.stdout
+    assert "run_id=gru-p0.15-lr0.005-s2" in result.stdout
+    assert counts["figure_table"] == 2  # stability_readout.csv, readout_comparison.csv
     assert not (workflow_copy / "results").exists()
 
 
