@@ -11,12 +11,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnn_lyapunov.architectures.base import RecurrentArchitecture
+from rnn_lyapunov.architectures.hidden_only import LSTM_STATES
 from rnn_lyapunov.architectures.registry import register_architecture
+from rnn_lyapunov.errors import InputError
 
 
 @register_architecture("lstm")
 class LSTM(RecurrentArchitecture):
-    """LSTM; a layer's state is ``[h, c]``, so one layer of hidden size N has 2N Lyapunov exponents."""
+    """LSTM; a layer's state is ``[h, c]``, so one layer of hidden size N has 2N Lyapunov exponents.
+
+    Option ``lstm_state``: ``"full"`` (default), the spectrum of the LSTM's (h, c) state; ``"h_only"``,
+    the authors' convention (Vogt et al. 2022): N exponents of h with c held fixed, which are NOT the
+    LSTM's exponents (see :mod:`rnn_lyapunov.architectures.hidden_only`). It changes only which
+    spectrum ``model.system()`` and the training spectra take, never the network.
+    """
 
     description = "LSTM (torch.nn.LSTM), state [h, c] per layer; analytic Jacobian"
     torch_module_type = nn.LSTM
@@ -24,6 +32,13 @@ class LSTM(RecurrentArchitecture):
     gates_per_layer = 4
     # forming J once beats pushing a full frame through the four gate blocks (benchmarks/bench_architectures.py)
     form_jacobian_for_full_frame = True
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 lstm_state: str = "full"):
+        if lstm_state not in LSTM_STATES:
+            raise InputError(f"lstm option lstm_state must be one of {', '.join(LSTM_STATES)}, got {lstm_state!r}")
+        super().__init__(input_size, hidden_size, num_layers, bias)
+        self.lstm_state = lstm_state
 
     def linearised_cell(self, layer, layer_input, h, c):
         """New (h, c) and their tangent map, from the gate perturbations d_i, d_f, d_g, d_o:

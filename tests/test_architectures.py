@@ -175,4 +175,6 @@ def test_create_model_refuses_bad_values_naming_the_argument(arguments, message)
 
 def test_create_model_unknown_option_for_option_free_architecture():
     with pytest.raises(InputError, match="unknown option.*nonlinearity.*options \\(with defaults\\) are: none"):
+        create_model("gru", input_size=2, hidden_size=3, output_size=1, nonlinearity="relu")
+    with pytest.raises(InputError, match="unknown option.*nonlinearity.*options \\(with defaults\\) are: lstm_state"):
         create_model("lstm", input_size=2, hidden_size=3, output_size=1, nonlinearity="relu")

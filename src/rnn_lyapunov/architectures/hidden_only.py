@@ -13,19 +13,21 @@ The trajectory itself is the true LSTM's (c evolves as always); only the tangent
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from rnn_lyapunov.errors import InputError
 
 LSTM_STATES = ("full", "h_only")
 
 
-class HiddenOnlySystem:
+class HiddenOnlySystem(nn.Module):
     """A system for :func:`lyapunov_spectrum` whose tangents are the ``h`` blocks of a core's state.
 
     ``state_size`` is the core's (every block, so the trajectory is exact); ``tangent_size`` is
     ``num_layers * hidden_size``: perturbations of each layer's ``h``, every other block of the old
     state (``c``) held fixed. Layer k's input is layer k-1's new ``h``, whose perturbation it takes.
-    Needs a core with ``linearised_cell`` (the built-in LSTM has one).
+    Needs a core with ``linearised_cell`` (the built-in LSTM has one). A module holding ``core`` (its
+    parameters, shared): ``.to(dtype)``, ``copy.deepcopy`` and ``parameters()`` work as on the core.
     """
 
     def __init__(self, core):
@@ -33,13 +35,11 @@ class HiddenOnlySystem:
             raise InputError(f"lstm_state='h_only' needs an architecture whose layer state is [h, c, ...] with a "
                              f"linearised_cell (the built-in 'lstm'); {type(core).__name__} is not one. "
                              "Use lstm_state='full'.")
+        super().__init__()
         self.core = core
         self.state_size = core.state_size
         self.tangent_size = core.num_layers * core.hidden_size
         self.input_size = core.input_size
-
-    def parameters(self):
-        return self.core.parameters()
 
     def initial_state(self, batch: int) -> torch.Tensor:
         return self.core.initial_state(batch)
@@ -67,13 +67,21 @@ def spectrum_system(core, lstm_state: str = "full"):
     """The system whose spectrum is wanted: ``core`` itself, or its h-only variant for LSTMs.
 
     ``lstm_state`` applies to LSTM cores (those reproducing ``torch.nn.LSTM``) and is ignored by the
-    others, so one setting serves a sweep that mixes LSTMs with RNNs and GRUs.
+    others, so one setting serves a sweep that mixes LSTMs with RNNs and GRUs. A core created with
+    the ``lstm`` plugin option ``lstm_state="h_only"`` is taken h-only whatever ``lstm_state`` says
+    here: either place asking for the authors' convention is enough.
     """
     if lstm_state not in LSTM_STATES:
         raise InputError(f"lstm_state must be one of {', '.join(LSTM_STATES)}, got {lstm_state!r}",
                          arguments=("lstm_state",))
-    from torch import nn
-
+    if getattr(core, "lstm_state", "full") == "h_only":
+        lstm_state = "h_only"
     if lstm_state == "full" or getattr(core, "torch_module_type", None) is not nn.LSTM:
         return core
     return HiddenOnlySystem(core)
+
+
+def tangent_size(core, lstm_state: str = "full") -> int:
+    """How many exponents the spectrum of ``core`` has under ``lstm_state`` (see :func:`spectrum_system`)."""
+    system = spectrum_system(core, lstm_state)
+    return int(getattr(system, "tangent_size", system.state_size))

@@ -60,8 +60,11 @@ class SequenceModel(nn.Module):
         return outputs, state
 
     def system(self) -> RecurrentArchitecture:
-        """The recurrent core as a system for ``lyapunov_spectrum`` (the same object, parameters shared)."""
-        return self.core
+        """The recurrent core as a system for ``lyapunov_spectrum`` (parameters shared): the core
+        itself, or for an ``lstm`` created with ``lstm_state="h_only"`` its h-only view."""
+        from rnn_lyapunov.architectures.hidden_only import spectrum_system
+
+        return spectrum_system(self.core)
 
 
 def create_model(

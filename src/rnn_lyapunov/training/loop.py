@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from rnn_lyapunov.architectures.hidden_only import tangent_size
 from rnn_lyapunov.config.run_config import load_run_config, validate_run_config
 from rnn_lyapunov.config.settings import restate
 from rnn_lyapunov.datasets.tasks import TASKS
@@ -186,7 +187,7 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
         generator = _seed_everything(config["seed"])
         model = build_model(config, dataset).to(device)
         # The dimension of the dynamics whose spectrum is taken: an h-only LSTM has N, not 2N.
-        state_size = _tangent_size(model.system(), spectrum_config["lstm_state"])
+        state_size = tangent_size(model.system(), spectrum_config["lstm_state"])
         try:  # before any training, in the config's own terms
             check_schedule(warmup_steps=spectrum_config["warmup_steps"], time_steps=fixed_inputs.shape[1],
                            n_exponents=spectrum_config["n_exponents"], state_size=state_size)
@@ -282,13 +283,6 @@ def _run_file(config: dict, state: dict, *, state_size: int, task: str, device: 
                        n_exponents=config["spectrum"]["n_exponents"] or state_size, units=config["spectrum"]["units"],
                        hyperparameters={name: hyperparameters[name] for name in HYPERPARAMETER_COORDINATES},
                        metric_attributes=metric_attributes, attributes=attributes)
-
-
-def _tangent_size(core, lstm_state: str) -> int:
-    from rnn_lyapunov.architectures.hidden_only import spectrum_system
-
-    system = spectrum_system(core, lstm_state)
-    return int(getattr(system, "tangent_size", system.state_size))
 
 
 def _leading(per_trajectory) -> float:

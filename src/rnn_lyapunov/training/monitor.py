@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rnn_lyapunov.architectures.hidden_only import tangent_size
 from rnn_lyapunov.errors import InputError
 
 # Written for every run, NaN where not given, as train_run writes them (docs/design.md).
@@ -141,7 +142,7 @@ class SpectrumMonitor:
             inputs = inputs.narrow(dim, 0, wanted or inputs.shape[dim])
         settings["trajectories"], settings["steps"] = inputs.shape[0], inputs.shape[1]
         check_input_size(core, inputs)
-        self.state_size = _tangent_size(core, settings["lstm_state"])
+        self.state_size = tangent_size(core, settings["lstm_state"])
         _check_schedule(warmup_steps=settings["warmup_steps"], time_steps=inputs.shape[1],
                         n_exponents=settings["n_exponents"], state_size=self.state_size)
         self.inputs, self.settings = inputs, settings
@@ -309,14 +310,6 @@ def _number(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise InputError(f"record: metric {name} must be a number or a 0-d tensor, got {type(value).__name__}.")
     return float(value)
-
-
-def _tangent_size(core, lstm_state: str) -> int:
-    """The dimension of the dynamics whose spectrum is taken: an h-only LSTM has N, not 2N."""
-    from rnn_lyapunov.architectures.hidden_only import spectrum_system
-
-    system = spectrum_system(core, lstm_state)
-    return int(getattr(system, "tangent_size", system.state_size))
 
 
 def _hyperparameters(module, core, state_size: int, run_id, given: dict) -> dict:
