@@ -112,7 +112,8 @@ def check_jacobian(
             f"{name}.jacobian differs from the autograd Jacobian of {name}.step by {max_error:.3g} > atol={atol:g} "
             f"(worst at trajectory {trajectory}, row {row}, column {column}{block}: analytic "
             f"{float(analytic[trajectory, row, column]):.6g}, autograd {float(reference[trajectory, row, column]):.6g}). "
-            "step is the source of truth: fix jacobian, or delete it to let the engine use autodiff."
+            "step is the source of truth: fix the tangent map that linearised_cell returns (or the plugin's own "
+            "jacobian), or remove it to let the engine use autodiff of step."
         )
     if callable(getattr(system, "step_with_tangents", None)):
         max_error = max(max_error, _check_step_with_tangents(system, state, x, reference, atol, generator, name))
