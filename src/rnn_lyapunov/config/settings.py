@@ -125,7 +125,11 @@ SETTINGS: tuple[Setting, ...] = (
             "time steps per trajectory; null: one validation sequence", run_id_label="T"),
     Setting("spectrum.warmup_steps", {"type": "integer", "minimum": 0}, 0, "steps before averaging starts",
             run_id_label="w", engine_argument="warmup_steps"),
-    Setting("spectrum.reorthonormalize_every", _POSITIVE_INT, 1, "steps between QR decompositions",
+    Setting("spectrum.reorthonormalize_every",
+            {"anyOf": [{"const": "auto"}, {"type": "integer", "minimum": 1}],
+             "description": "'auto' or an integer >= 1"}, "auto",
+            "steps between QR decompositions; auto: the longest interval keeping every exponent within 1e-6 "
+            "(float64) or 1e-4 (float32) nats per step of QR every step",
             run_id_label="qr", engine_argument="reorthonormalize_every"),
     Setting("spectrum.record_every", _OPTIONAL_POSITIVE_INT, 10,
             "store running estimates every R steps (a multiple of reorthonormalize_every); null: none",

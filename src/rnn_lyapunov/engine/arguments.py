@@ -61,24 +61,44 @@ def _check_int(name: str, value, minimum: int) -> None:
 
 
 def check_schedule(*, warmup_steps=0, reorthonormalize_every=1, record_every=None, time_steps: int | None = None,
-                   n_exponents=None, state_size: int | None = None) -> None:
+                   n_exponents=None, state_size: int | None = None, reorthonormalize_tolerance=None) -> None:
     """The rules that tie the spectrum settings together, checked in one place.
 
-    ``warmup_steps < time_steps``; ``record_every`` a multiple of ``reorthonormalize_every``;
-    ``1 <= n_exponents <= state_size``. Arguments left at None (``time_steps``, ``state_size``)
-    are not known yet and skip their rule, so a config can be checked before any data exist.
-    Raises InputError whose ``arguments`` name the offending arguments, for callers that
-    restate it as config keys or command-line flags.
+    ``warmup_steps < time_steps``; ``reorthonormalize_every`` an int >= 1 or ``"auto"``;
+    ``reorthonormalize_tolerance`` (only with ``"auto"``) a number in (0, 1); ``record_every`` a
+    multiple of an int ``reorthonormalize_every``; ``1 <= n_exponents <= state_size``. Arguments
+    left at None (``time_steps``, ``state_size``) are not known yet and skip their rule, so a
+    config can be checked before any data exist. Raises InputError whose ``arguments`` name the
+    offending arguments, for callers that restate it as config keys or command-line flags.
     """
     _check_int("warmup_steps", warmup_steps, 0)
     if time_steps is not None and warmup_steps >= time_steps:
         raise InputError(
             f"warmup_steps ({warmup_steps}) must be smaller than the number of time steps in inputs "
             f"({time_steps}); lower warmup_steps or pass longer sequences.", arguments=("warmup_steps",))
-    _check_int("reorthonormalize_every", reorthonormalize_every, 1)
+    adaptive = isinstance(reorthonormalize_every, str)
+    if adaptive and reorthonormalize_every != "auto":
+        raise InputError(f"reorthonormalize_every must be an int >= 1 or 'auto', got {reorthonormalize_every!r}",
+                         arguments=("reorthonormalize_every",))
+    if not adaptive:
+        if isinstance(reorthonormalize_every, bool) or not isinstance(reorthonormalize_every, (int, np.integer)) or (
+                reorthonormalize_every < 1):
+            raise InputError(f"reorthonormalize_every must be an int >= 1 or 'auto', got {reorthonormalize_every!r}",
+                             arguments=("reorthonormalize_every",))
+        if reorthonormalize_tolerance is not None:
+            raise InputError(
+                f"reorthonormalize_tolerance ({reorthonormalize_tolerance!r}) only applies to "
+                f"reorthonormalize_every='auto', got reorthonormalize_every={reorthonormalize_every}; drop the "
+                "tolerance or set reorthonormalize_every='auto'.",
+                arguments=("reorthonormalize_tolerance", "reorthonormalize_every"))
+    elif reorthonormalize_tolerance is not None and (
+            isinstance(reorthonormalize_tolerance, bool) or not isinstance(reorthonormalize_tolerance, (int, float))
+            or not 0 < reorthonormalize_tolerance < 1):
+        raise InputError(f"reorthonormalize_tolerance must be a number in (0, 1) (relative error per QR, e.g. 1e-7), "
+                         f"got {reorthonormalize_tolerance!r}", arguments=("reorthonormalize_tolerance",))
     if record_every is not None:
         _check_int("record_every", record_every, 1)
-        if record_every % reorthonormalize_every:
+        if not adaptive and record_every % reorthonormalize_every:
             raise InputError(
                 f"record_every ({record_every}) must be a multiple of reorthonormalize_every "
                 f"({reorthonormalize_every}): estimates exist only right after a QR step.",

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from rnn_lyapunov.engine.arguments import (check_input_size, check_inputs, check_parameters_match, check_schedule,
                                            check_system, check_tangent_size, initial_state_of)
 from rnn_lyapunov.errors import InputError, NonFiniteStateError
+from rnn_lyapunov.engine.schedule import closing_step, schedule_for
 from rnn_lyapunov.engine.spectrum import Spectrum
 from rnn_lyapunov.engine.tangents import frame_propagator
 
@@ -34,7 +35,8 @@ def lyapunov_spectrum(
     initial_state=None,
     n_exponents: int | None = None,
     warmup_steps: int = 0,
-    reorthonormalize_every: int = 1,
+    reorthonormalize_every: int | str = 1,
+    reorthonormalize_tolerance: float | None = None,
     record_every: int | None = None,
     progress: bool = False,
 ) -> Spectrum:
@@ -58,10 +60,18 @@ def lyapunov_spectrum(
         n_exponents: how many of the largest exponents to compute, 1..tangent_size (default all;
             tangent_size is state_size unless the system says otherwise).
         warmup_steps: steps that evolve the state and the frame before averaging starts.
-        reorthonormalize_every: steps between QR decompositions (1 = every step); between them the
-            frame is propagated unnormalised, so large values can overflow in float32.
-        record_every: record running estimates every this many averaged steps (a multiple of
-            ``reorthonormalize_every``) into ``Spectrum.history``; None records nothing.
+        reorthonormalize_every: steps between QR decompositions (1 = every step; between them the
+            frame is propagated unnormalised, so large values lose the smallest exponents and can
+            overflow in float32), or ``"auto"``: the longest interval at which every tracked
+            direction keeps a relative error <= ``reorthonormalize_tolerance`` per QR, adapted from
+            the measured spread of the spectrum and the dtype's precision (see
+            :mod:`rnn_lyapunov.engine.schedule`); ``Spectrum.interval_counts`` reports the intervals used.
+        reorthonormalize_tolerance: with ``"auto"``, that relative error: each exponent then stays
+            within this many nats per step of QR-every-step (default 1e-7 for float64, 1e-4 for
+            float32). Not allowed with an int ``reorthonormalize_every``.
+        record_every: record running estimates every this many averaged steps (a multiple of an
+            int ``reorthonormalize_every``; any int >= 1 with ``"auto"``, which then closes an
+            interval at each record step) into ``Spectrum.history``; None records nothing.
         progress: show a progress bar over time steps.
 
     Returns:
@@ -70,42 +80,57 @@ def lyapunov_spectrum(
 
     Raises:
         InputError: a bad argument (the message names it and what is allowed).
-        NonFiniteStateError: the state became NaN or infinite (names the step and trajectories).
+        NonFiniteStateError: the state or the frame became NaN or infinite (names the trajectories and
+            the steps since the last QR: finiteness is checked at QR steps only, so that the host
+            never waits for the device between them).
     """
     check_system(system)
     inputs = check_inputs(inputs)
     batch, time_steps, _ = inputs.shape
     tangent_size = check_tangent_size(system)
     check_schedule(warmup_steps=warmup_steps, reorthonormalize_every=reorthonormalize_every,
-                   record_every=record_every, time_steps=time_steps, n_exponents=n_exponents, state_size=tangent_size)
+                   record_every=record_every, time_steps=time_steps, n_exponents=n_exponents, state_size=tangent_size,
+                   reorthonormalize_tolerance=reorthonormalize_tolerance)
     n_exponents = tangent_size if n_exponents is None else int(n_exponents)
     check_parameters_match(system, inputs)
     check_input_size(system, inputs)
     state = initial_state_of(system, initial_state, batch, inputs)
+    schedule = schedule_for(reorthonormalize_every, reorthonormalize_tolerance, inputs.dtype)
 
     frame = initial_frame(tangent_size, n_exponents, dtype=inputs.dtype, device=inputs.device)
     frame = frame.expand(batch, tangent_size, n_exponents).clone()
     advance = frame_propagator(system)
     log_growth_sums = torch.zeros(batch, n_exponents, dtype=torch.float64, device=inputs.device)
     history, history_steps = [], []
-    steps_since_qr = 0
+    interval_counts: dict[int, int] = {}  # interval -> QRs closing one that long
     first_dead_direction_step = None
+    # one (batch, input_size) view per step, made once: indexing inputs[:, t] costs a few us per step
+    steps_inputs = inputs.unbind(1)
+    interval = 1 if schedule.adaptive else schedule.every
+    last_qr = -1
+    next_qr = closing_step(-1, interval, warmup_steps=warmup_steps, record_every=record_every, time_steps=time_steps)
 
     with torch.no_grad():
         for time_index in tqdm(range(time_steps), disable=not progress, desc="Lyapunov spectrum", unit="step"):
             if time_index == 0:
                 state, frame = _first_step(advance, state, inputs, frame)
             else:
-                state, frame = advance(state, inputs[:, time_index], frame)
-            _check_finite_state(state, time_index)
-            steps_since_qr += 1
-            last_warmup_step = time_index == warmup_steps - 1
-            if steps_since_qr < reorthonormalize_every and not last_warmup_step and time_index != time_steps - 1:
-                continue
-            frame, log_growth = orthonormalize(frame, time_index)
-            steps_since_qr = 0
-            if first_dead_direction_step is None and torch.isneginf(log_growth).any():
+                state, frame = advance(state, steps_inputs[time_index], frame)
+            if time_index != next_qr:
+                continue  # no check between QRs: it would make the host wait for the device every step
+            frame, log_growth = torch_qr_with_log_growth(frame)
+            steps_closed = time_index - last_qr
+            # the one host sync of a QR step: finiteness, dead directions and the schedule's statistics together
+            health = _health(state, log_growth, schedule.statistics(log_growth, steps_closed))
+            _raise_if_not_finite(state, health, last_qr + 1, time_index)
+            if first_dead_direction_step is None and health[2]:
                 first_dead_direction_step = time_index
+            interval_counts[steps_closed] = interval_counts.get(steps_closed, 0) + 1
+            if schedule.adaptive:
+                interval = schedule.next_interval(health[3:])
+            last_qr = time_index
+            next_qr = closing_step(time_index, interval, warmup_steps=warmup_steps, record_every=record_every,
+                                   time_steps=time_steps)
             if time_index < warmup_steps:
                 continue
             log_growth_sums += log_growth
@@ -134,6 +159,8 @@ def lyapunov_spectrum(
         steps=averaged_steps,
         warmup_steps=warmup_steps,
         reorthonormalize_every=reorthonormalize_every,
+        reorthonormalize_tolerance=schedule.tolerance if schedule.adaptive else None,
+        interval_counts=dict(sorted(interval_counts.items())),
     )
 
 
@@ -151,16 +178,51 @@ def initial_frame(state_size: int, n_exponents: int, *, dtype, device) -> torch.
     return orthonormal[:, :n_exponents].to(dtype=dtype, device=device)
 
 
-def orthonormalize(frame: torch.Tensor, time_index: int) -> tuple[torch.Tensor, torch.Tensor]:
+def torch_qr_with_log_growth(frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """QR-decompose each frame: (batch, state_size, n_exponents) -> (Q, log|diag R| in float64 (batch, n_exponents))."""
     orthonormal, triangular = torch.linalg.qr(frame)
-    log_growth = triangular.diagonal(dim1=-2, dim2=-1).abs().double().log()
+    return orthonormal, triangular.diagonal(dim1=-2, dim2=-1).abs().double().log()
+
+
+def orthonormalize(frame: torch.Tensor, time_index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`torch_qr_with_log_growth`, raising NonFiniteStateError if the frame is not finite."""
+    orthonormal, log_growth = torch_qr_with_log_growth(frame)
     if torch.isnan(log_growth).any():
-        raise NonFiniteStateError(
-            f"the tangent vectors became NaN or infinite at step {time_index}: the Jacobian is not "
-            "finite there. Check the system's jacobian, or use float64 inputs."
-        )
+        raise NonFiniteStateError(_frame_message(time_index, time_index))
     return orthonormal, log_growth
+
+
+def _frame_message(first: int, last: int) -> str:
+    where = f"step {last}" if first == last else f"steps {first}..{last}"
+    return (f"the tangent vectors became NaN or infinite at {where}: the Jacobian is not finite there, or "
+            "the frame overflowed between QRs. Check the system's jacobian, use float64 inputs or a "
+            "smaller reorthonormalize_every.")
+
+
+def _health(state: torch.Tensor, log_growth: torch.Tensor, statistics: torch.Tensor | None) -> list:
+    """[state not finite, frame not finite, a dead direction, *the adaptive schedule's statistics],
+    read back to the host in one transfer."""
+    flags = [~torch.isfinite(state).all(), (log_growth.isnan() | log_growth.isposinf()).any(),
+             log_growth.isneginf().any()]
+    values = torch.stack([flag.double() for flag in flags])
+    if statistics is not None:
+        values = torch.cat((values, statistics.nan_to_num(nan=float("inf"))))
+    values = values.tolist()
+    return [bool(value) for value in values[:3]] + values[3:]
+
+
+def _raise_if_not_finite(state: torch.Tensor, health: list, first: int, last: int) -> None:
+    if health[0]:
+        finite_rows = torch.isfinite(state).all(dim=1)
+        diverged = (~finite_rows).nonzero().flatten().tolist()
+        shown = ", ".join(str(index) for index in diverged[:10]) + (" ..." if len(diverged) > 10 else "")
+        where = f"step {last}" if first == last else f"steps {first}..{last} (checked at QR steps only)"
+        raise NonFiniteStateError(
+            f"the state became NaN or infinite at {where} in trajectory {shown}: the network "
+            "diverged on these inputs. Try float64, a smaller initialisation scale or learning rate, "
+            "or shorter sequences.")
+    if health[1]:
+        raise NonFiniteStateError(_frame_message(first, last))
 
 
 def _first_step(advance, state, inputs, frame):
@@ -173,16 +235,3 @@ def _first_step(advance, state, inputs, frame):
             f"{tuple(inputs.shape)} ({inputs.dtype}): {error}. Check that the inputs' feature size and dtype "
             "match the system."
         ) from error
-
-
-def _check_finite_state(state: torch.Tensor, time_index: int) -> None:
-    finite_rows = torch.isfinite(state).all(dim=1)
-    if bool(finite_rows.all()):
-        return
-    diverged = (~finite_rows).nonzero().flatten().tolist()
-    shown = ", ".join(str(index) for index in diverged[:10]) + (" ..." if len(diverged) > 10 else "")
-    raise NonFiniteStateError(
-        f"the state became NaN or infinite at step {time_index} in trajectory {shown}: the network "
-        "diverged on these inputs. Try float64, a smaller initialisation scale or learning rate, "
-        "or shorter sequences."
-    )

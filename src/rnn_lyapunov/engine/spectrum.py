@@ -69,7 +69,10 @@ class Spectrum:
         history: (n_records, batch, n_exponents) running estimates, or None if not recorded.
         history_steps: (n_records,) number of accumulated steps (after warm-up) at each record.
         steps: number of steps accumulated per trajectory (after warm-up).
-        warmup_steps, reorthonormalize_every: the settings used.
+        warmup_steps, reorthonormalize_every: the settings used (``reorthonormalize_every`` an int or "auto").
+        reorthonormalize_tolerance: with "auto", the relative error allowed per QR; else None.
+        interval_counts: {steps between two QRs: how many QRs closed an interval that long}, in
+            increasing interval; None when not known (a spectrum built from stored numbers).
     """
 
     per_trajectory: torch.Tensor
@@ -77,7 +80,9 @@ class Spectrum:
     history_steps: torch.Tensor | None = None
     steps: int = 0
     warmup_steps: int = 0
-    reorthonormalize_every: int = 1
+    reorthonormalize_every: int | str = 1
+    reorthonormalize_tolerance: float | None = None
+    interval_counts: dict[int, int] | None = None
     exponents: torch.Tensor = field(init=False)
     stderr: torch.Tensor = field(init=False)
 
@@ -88,6 +93,13 @@ class Spectrum:
     @property
     def n_exponents(self) -> int:
         return self.per_trajectory.shape[1]
+
+    @property
+    def mean_interval(self) -> float:
+        """Mean number of steps between QRs (NaN when ``interval_counts`` is not known)."""
+        if not self.interval_counts:
+            return float("nan")
+        return sum(m * count for m, count in self.interval_counts.items()) / sum(self.interval_counts.values())
 
     @property
     def kaplan_yorke_dimension(self) -> float:
@@ -146,6 +158,18 @@ class Spectrum:
             "warmup_steps": self.warmup_steps,
             "reorthonormalize_every": self.reorthonormalize_every,
             "exponent_units": label,
+            **self._interval_attributes(),
             "exponent_order": "descending",
         }
         return xr.Dataset(data_vars, coords=coords, attrs=attributes)
+
+    def _interval_attributes(self) -> dict:
+        """The reorthonormalisation actually used, as NetCDF-safe attributes."""
+        attributes = {}
+        if self.reorthonormalize_tolerance is not None:
+            attributes["reorthonormalize_tolerance"] = float(self.reorthonormalize_tolerance)
+        if self.interval_counts:
+            # "interval:count" pairs in one string: a one-element list would come back from NetCDF as a scalar
+            attributes["qr_interval_counts"] = " ".join(f"{m}:{count}" for m, count in self.interval_counts.items())
+            attributes["qr_interval_mean"] = self.mean_interval
+        return attributes
