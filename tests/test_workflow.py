@@ -94,8 +94,9 @@ def test_architecture_from_plugin_paths_joins_the_sweep(workflow_copy):
     result = snakemake(workflow_copy, "-n", "--cores", "2", "--config", 'plugin_paths=["my_plugin.py"]',
                        'sweep={"cross": {"architecture": ["renamed_rnn"]}}')
     assert result.returncode == 0, result.stderr + result.stdout
-    assert job_counts(result.stdout)["train_run"] == 2 * 2
-    assert "run_id=renamed_rnn-p0.2-lr0.01" in result.stdout
+    # --config merges into the default sweep: the architecture axis replaced, init scale x rate x seed kept.
+    assert job_counts(result.stdout)["train_run"] == 4 * 3 * 3
+    assert "run_id=renamed_rnn-p0.4-lr0.005-s0" in result.stdout
 
 
 def test_the_readme_plugin_example_trains_through_the_workflow(workflow_copy):
