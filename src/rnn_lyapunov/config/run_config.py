@@ -68,13 +68,18 @@ def validate_spectrum_settings(settings: dict) -> dict:
 
 
 def _check_spectrum_schedule(spectrum: dict) -> None:
-    """The engine's schedule rules (``check_schedule``), its errors naming the config keys."""
+    check_spectrum_schedule(warmup_steps=spectrum["warmup_steps"], reorthonormalize_every=spectrum["reorthonormalize_every"],
+                            record_every=spectrum["record_every"], time_steps=spectrum["steps"],
+                            n_exponents=spectrum["n_exponents"])
+
+
+def check_spectrum_schedule(**arguments) -> None:
+    """The engine's schedule rules (``check_schedule(**arguments)``), its errors naming the config
+    keys (``spectrum.warmup_steps``) instead of the engine's argument names."""
     from rnn_lyapunov.engine.arguments import check_schedule
 
     try:
-        check_schedule(warmup_steps=spectrum["warmup_steps"], reorthonormalize_every=spectrum["reorthonormalize_every"],
-                       record_every=spectrum["record_every"], time_steps=spectrum["steps"],
-                       n_exponents=spectrum["n_exponents"])
+        check_schedule(**arguments)
     except InputError as error:
         raise restate(error) from None
 

@@ -80,7 +80,11 @@ def stability_correlations(sweep: xr.Dataset, *, early_epoch: int = 0,
     finite). NaN where a variable is constant. In-sample: :func:`evaluate_readout` scores held out.
     """
     sweep_data.require_variables(sweep, REQUIRED, "stability_readout")
-    table = early_feature_table(sweep, early_epoch, dataset)
+    return _correlations(early_feature_table(sweep, early_epoch, dataset), sweep, early_epoch)
+
+
+def _correlations(table: pd.DataFrame, sweep: xr.Dataset, early_epoch: int) -> pd.DataFrame:
+    """:func:`stability_correlations` of an :func:`early_feature_table` already at hand."""
     final = table["final_val_loss"].to_numpy(float)
     rows = []
     for name, family, label in [(name, "spectrum_feature", style.in_units(label, sweep))
@@ -141,10 +145,10 @@ def stability_readout(sweep: xr.Dataset, *, early_epoch: int = 0, dataset: str |
     epoch; f: the first two principal components of the early spectra (on a common ``i/N`` grid)
     coloured by final loss; g: the PCA loadings; h: every rho with its 95% interval.
     """
-    correlations = stability_correlations(sweep, early_epoch=early_epoch, dataset=dataset)
     task = sweep_data.select_task(sweep, dataset)
     epochs = sweep_data.early_spectrum_epoch(task, early_epoch)
     table = early_feature_table(sweep, early_epoch, dataset)
+    correlations = _correlations(table, sweep, early_epoch)
     styles = style.architecture_styles(table["architecture"])
     loss = table["final_val_loss"].to_numpy(float)
     with style.figure_style():

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from rnn_lyapunov.architectures.hidden_only import tangent_size
+from rnn_lyapunov.config.run_config import check_spectrum_schedule
 from rnn_lyapunov.errors import InputError
 
 # Written for every run, NaN where not given, as train_run writes them (docs/design.md).
@@ -38,17 +39,6 @@ def check_spectrum_settings(**settings) -> dict:
     from rnn_lyapunov.config.run_config import validate_spectrum_settings
 
     return validate_spectrum_settings(settings)
-
-
-def _check_schedule(**arguments) -> None:
-    """``check_schedule`` against the actual inputs and module, its errors naming the settings."""
-    from rnn_lyapunov.config.settings import restate
-    from rnn_lyapunov.engine.arguments import check_schedule
-
-    try:
-        check_schedule(**arguments)
-    except InputError as error:
-        raise restate(error) from None
 
 
 def recurrent_core(module):
@@ -143,7 +133,7 @@ class SpectrumMonitor:
         settings["trajectories"], settings["steps"] = inputs.shape[0], inputs.shape[1]
         check_input_size(core, inputs)
         self.state_size = tangent_size(core, settings["lstm_state"])
-        _check_schedule(warmup_steps=settings["warmup_steps"], time_steps=inputs.shape[1],
+        check_spectrum_schedule(warmup_steps=settings["warmup_steps"], time_steps=inputs.shape[1],
                         n_exponents=settings["n_exponents"], state_size=self.state_size)
         self.inputs, self.settings = inputs, settings
         self.hyperparameters = _hyperparameters(module, core, self.state_size, run_id or self.path.stem,
