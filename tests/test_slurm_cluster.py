@@ -205,11 +205,13 @@ def test_every_job_ran_as_a_slurm_job(slurm_run, cluster):
     for run_id in runs:
         trained = [job for job in ours.values() if job["comment"] == f"rule_train_run_wildcards_{run_id}"]
         assert len(trained) == (2 if run_id == slurm_run.cancelled_run else 1), run_id
-    # slurmctld scheduled each of them on the node, slurmd launched them.
+    # slurmctld scheduled each of them on the node (by its main scheduler or, as it chooses, its
+    # backfill scheduler: each logs its own line), slurmd launched them.
     controller = (cluster.directory / "log/slurmctld.log").read_text()
     node = (cluster.directory / "log/slurmd.log").read_text()
     for job_id in ours:
-        assert re.search(rf"sched: Allocate JobId={job_id} ", controller), job_id
+        assert re.search(rf"(sched: Allocate JobId={job_id} |sched/backfill: _start_job: Started JobId={job_id} )",
+                         controller), job_id
         assert f"Launching batch job {job_id} " in node, job_id
     print(f"{expected} SLURM jobs in {slurm_run.seconds:.0f} s; cancelled job {slurm_run.cancelled_job} "
           f"({slurm_run.cancelled_run})")
