@@ -17,15 +17,23 @@ Peers (the optional extra ``bench``: ``pip install -e .[bench]``):
 
 Every tool gets the same weights, the same initial states and the same (zero) inputs: the networks
 are autonomous (the input is constant, folded into the bias), which every peer supports. Each tool's
-error is measured against a float64 QR-every-step reference started from that tool's own initial
-frame (ours: a seeded random frame; clvlib and lyapynov: the identity; lyapax: its seeded random
-frame), so that finite-time effects of the frame do not count as error. The reference is a plain
-loop here (``torch.func.jacrev`` of a hand-written step, QR every step), not our engine.
+error is measured against a float64 QR-every-step reference along that tool's OWN trajectory
+(the states its run went through, in its dtype) and from its own initial frame (ours: a seeded
+random frame; clvlib and lyapynov: the identity; lyapax: its seeded random frame). These networks
+are chaotic: two float32 trajectories that differ in one rounding drift apart within ~50 steps, so
+a float64 trajectory as the reference would measure that drift (1e-3 to 5e-2 nats per step after
+200 steps, for every tool alike) instead of the tool's error. The reference is a plain loop here
+(``torch.func.jacfwd`` of a hand-written step, QR every step), not our engine. lyapax's states come
+from an untimed second call with ``save_states=True`` (checked to give the same exponents).
 
-Ours runs with ``reorthonormalize_every="auto"`` (its default tolerance: 1e-6 nats per step in
-float64, 1e-4 in float32); the peers QR every step, their accurate setting. "floor" is only the
-batched J @ Q products and QRs of the same shapes at our mean interval. Rounds are interleaved
-(each round runs every tool once), times are medians, ratios are peer / ours from the same run.
+Ours runs with its defaults and ``reorthonormalize_every="auto"`` (tolerance 1e-6 nats per step
+for a float64 frame, 1e-4 for float32): for these near-square frames on the CPU that means LU
+between averaging windows and a float64 frame, also for the float32 networks (whose states stay
+float32; see ``rnn_lyapunov.engine.method``). The peers QR every step in the workload's dtype,
+their accurate setting. "floor" is only the batched J @ T products (in our frame's dtype, every
+step) and the bare factorizations (getrf or geqrf+orgqr) of the same shapes at our mean interval.
+Rounds are interleaved (each round runs every tool once), times are medians, ratios are peer /
+ours from the same run.
 
 Threads: torch.set_num_threads(2); JAX with XLA_FLAGS="--xla_cpu_multi_thread_eigen=false
 intra_op_parallelism_threads=2" (set here before JAX is imported).
@@ -38,7 +46,7 @@ import math
 import os
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=2")
 os.environ.setdefault("TQDM_DISABLE", "1")  # clvlib draws a progress bar per trajectory
@@ -48,6 +56,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from rnn_lyapunov import from_torch, lyapunov_spectrum  # noqa: E402
+from rnn_lyapunov.engine.factorizations import LUFactorization  # noqa: E402
 from rnn_lyapunov.engine.lyapunov import initial_frame  # noqa: E402
 
 
@@ -157,38 +166,62 @@ def initial_states(workload: Workload, batch: int, seed: int = 1) -> np.ndarray:
 
 # -- the reference and the tools -------------------------------------------------------------------
 
-def reference_exponents(workload, weights, states0, frames, steps) -> list[np.ndarray]:
-    """float64, QR every step, from each of ``frames`` ((n, k) each): one (batch, k) array per frame,
-    descending, nats per step. All frames travel in one batch: the per-step cost here is mostly
-    the overhead of ``torch.func``."""
+def reference_exponents(workload, weights, trajectories: list[np.ndarray], frames) -> list[np.ndarray]:
+    """float64, QR every step, along each of ``trajectories`` ((count, steps, n) each: the states at which
+    each step's Jacobian is taken) from the matching frame of ``frames`` ((n, k) each): one (count, k)
+    array per trajectory, descending, nats per step. Everything travels in one batch."""
     step = torch_step(workload, weights, torch.float64)
-    batched_step, batched_jacobian = torch.vmap(step), torch.vmap(torch.func.jacfwd(step))
-    batch = states0.shape[0]
-    state = torch.from_numpy(states0).repeat(len(frames), 1)
-    frame = torch.cat([torch.from_numpy(np.array(frame0, dtype=np.float64)).expand(batch, -1, -1) for frame0 in frames])
-    sums = torch.zeros(state.shape[0], frame.shape[2], dtype=torch.float64)
-    for _ in range(steps):
-        frame, triangular = torch.linalg.qr(torch.bmm(batched_jacobian(state), frame))
+    batched_jacobian = torch.vmap(torch.func.jacfwd(step))
+    counts = [len(trajectory) for trajectory in trajectories]
+    states = torch.cat([torch.from_numpy(np.asarray(trajectory, dtype=np.float64)) for trajectory in trajectories])
+    frame = torch.cat([torch.from_numpy(np.array(frame0, dtype=np.float64)).expand(count, -1, -1)
+                       for frame0, count in zip(frames, counts)])
+    sums = torch.zeros(states.shape[0], frame.shape[2], dtype=torch.float64)
+    for index in range(states.shape[1]):
+        frame, triangular = torch.linalg.qr(torch.bmm(batched_jacobian(states[:, index]), frame))
         sums += triangular.diagonal(dim1=1, dim2=2).abs().log()
-        state = batched_step(state)
-    exponents = -np.sort(-(sums / steps).numpy(), axis=1)
-    return [exponents[index * batch:(index + 1) * batch] for index in range(len(frames))]
+    exponents = -np.sort(-(sums / states.shape[1]).numpy(), axis=1)
+    return list(np.split(exponents, np.cumsum(counts)[:-1]))
 
 
-def ours_runner(workload, weights, steps):
+@dataclass
+class Tool:
+    """A tool's timed ``run(states0) -> (count, k) exponents``, its initial frame (n, k), and
+    ``trajectory(states0) -> (count, steps, n)``: the states its run took Jacobians at (untimed)."""
+
+    run: object
+    frame: np.ndarray
+    trajectory: object
+    trajectories: int  # how many of the batch it runs (the slow peers run a few)
+    last: dict = field(default_factory=dict)  # ours: the Spectrum of its last run (method, intervals)
+
+
+def ours_tool(workload, weights, steps, batch) -> Tool:
     """Our engine on ``from_torch(nn.RNN/LSTM/GRU)``, built once outside the timed calls (as the peers' compilation)."""
     system = from_torch(torch_module(workload, weights))
+    inputs = torch.zeros(batch, steps, 1, dtype=workload.dtype)
+    last = {}
 
     def run(states0):
-        inputs = torch.zeros(states0.shape[0], steps, 1, dtype=workload.dtype)
-        spectrum = lyapunov_spectrum(system, inputs, initial_state=torch.from_numpy(states0).to(workload.dtype),
+        spectrum = lyapunov_spectrum(system, inputs[:len(states0)], initial_state=torch.from_numpy(states0).to(workload.dtype),
                                      n_exponents=workload.n_exponents, reorthonormalize_every="auto")
-        return spectrum.per_trajectory.numpy(), spectrum.mean_interval
+        last["spectrum"] = spectrum
+        return spectrum.per_trajectory.numpy()
 
-    return run
+    def trajectory(states0):
+        state, states = torch.from_numpy(states0).to(workload.dtype), []
+        with torch.no_grad():
+            for index in range(steps):
+                states.append(state)
+                state = system.step(state, inputs[:len(states0), index])
+        return torch.stack(states, 1).double().numpy()
+
+    k = workload.n_exponents or workload.state_size
+    return Tool(run, initial_frame(workload.state_size, k, dtype=torch.float64, device="cpu").numpy(), trajectory,
+                batch, last)
 
 
-def lyapax_runner(workload, weights, steps):
+def lyapax_tool(workload, weights, steps, batch) -> Tool:
     import jax
     import jax.numpy as jnp
     import lyapax
@@ -196,16 +229,30 @@ def lyapax_runner(workload, weights, steps):
     dtype = jnp.float64 if workload.dtype == torch.float64 else jnp.float32
     step = jax_step(workload, weights, dtype)
     k = workload.n_exponents or workload.state_size
-    spectra = jax.jit(jax.vmap(lambda state0: lyapax.lyapunov_spectrum(step, state0, dt=1.0, n_steps=steps, k=k).exponents))
+
+    def spectrum(state0, save_states):
+        result = lyapax.lyapunov_spectrum(step, state0, dt=1.0, n_steps=steps, k=k, save_states=save_states)
+        return (result.exponents, result.trajectory) if save_states else result.exponents
+
+    timed = jax.jit(jax.vmap(lambda state0: spectrum(state0, False)))
+    with_states = jax.jit(jax.vmap(lambda state0: spectrum(state0, True)))
 
     def run(states0):
-        return np.asarray(spectra(jnp.asarray(states0, dtype=dtype)).block_until_ready(), dtype=np.float64)
+        return np.asarray(timed(jnp.asarray(states0, dtype=dtype)).block_until_ready(), dtype=np.float64)
+
+    def trajectory(states0):
+        exponents, states = with_states(jnp.asarray(states0, dtype=dtype))
+        if not np.array_equal(np.asarray(exponents), np.asarray(timed(jnp.asarray(states0, dtype=dtype)))):
+            print(f"note: lyapax with save_states=True gave other exponents than the timed call ({workload.name})")
+        # saved: the states after steps 1..T; the Jacobians were taken at 0..T-1
+        return np.concatenate((np.asarray(states0, dtype=np.float64)[:, None],
+                               np.asarray(states, dtype=np.float64)[:, :-1]), axis=1)
 
     frame = jnp.linalg.qr(jax.random.normal(jax.random.PRNGKey(0), (workload.state_size, k), dtype=dtype))[0]
-    return run, np.asarray(frame, dtype=np.float64)
+    return Tool(run, np.asarray(frame, dtype=np.float64), trajectory, batch)
 
 
-def clvlib_runner(workload, weights, steps):
+def clvlib_tool(workload, weights, steps, batch, slow_trajectories) -> Tool:
     from clvlib.pytorch import lyap_exp
 
     step = torch_step(workload, weights, workload.dtype)
@@ -220,22 +267,28 @@ def clvlib_runner(workload, weights, steps):
         def jacobian(t, x):
             return jacobian_of(x)
 
+    def states_from(state0):
+        states = [state0]
+        for _ in range(steps):
+            states.append(step(states[-1]))
+        return torch.stack(states)
+
     def run(states0):
         rows = []
         for state0 in torch.from_numpy(states0).to(workload.dtype):
-            trajectory = [state0]
-            for _ in range(steps):
-                trajectory.append(step(trajectory[-1]))
-            exponents = lyap_exp(lambda t, x: step(x), jacobian, torch.stack(trajectory),
+            exponents = lyap_exp(lambda t, x: step(x), jacobian, states_from(state0),
                                  torch.arange(steps + 1, dtype=workload.dtype), stepper="discrete",
                                  n_lyap=workload.n_exponents)[0]
             rows.append(np.sort(exponents.double().numpy())[::-1])
         return np.stack(rows)
 
-    return run, np.eye(workload.state_size, workload.n_exponents or workload.state_size)
+    def trajectory(states0):
+        return np.stack([states_from(state0)[:-1].double().numpy() for state0 in torch.from_numpy(states0).to(workload.dtype)])
+
+    return Tool(run, np.eye(workload.state_size, workload.n_exponents or workload.state_size), trajectory, slow_trajectories)
 
 
-def lyapynov_runner(workload, weights, steps):
+def lyapynov_tool(workload, weights, steps, batch, slow_trajectories) -> Tool:
     import lyapynov
 
     step64 = torch_step(workload, weights, torch.float64)
@@ -264,19 +317,33 @@ def lyapynov_runner(workload, weights, steps):
             rows.append(np.sort(lyapynov.LCE(system, k, 0, steps, False))[::-1])
         return np.stack(rows)
 
-    return run, np.eye(workload.state_size, k)
+    def trajectory(states0):
+        rows = []
+        for state0 in states0:
+            states = [np.array(state0, dtype=np.float64)]
+            for index in range(steps - 1):
+                states.append(map_(states[-1], index))
+            rows.append(np.stack(states))
+        return np.stack(rows)
+
+    return Tool(run, np.eye(workload.state_size, k), trajectory, slow_trajectories)
 
 
-def floor_seconds(workload, batch, steps, interval):
-    """Only J @ Q (batched) every step and a QR every ``interval`` steps, same shapes and dtype."""
+def floor_seconds(workload, batch, steps, interval, tangent_dtype, factorization):
+    """Only J @ T (batched, in the frame's dtype) every step and the bare factorization every
+    ``interval`` steps: getrf for LU (no unpacking of P L), geqrf + orgqr for QR."""
     n, k = workload.state_size, workload.n_exponents or workload.state_size
-    jacobian = torch.randn(batch, n, n, dtype=workload.dtype) / math.sqrt(n)
-    frame = torch.linalg.qr(torch.randn(batch, n, k, dtype=workload.dtype))[0]
+    jacobian = torch.randn(batch, n, n, dtype=tangent_dtype) / math.sqrt(n)
+    frame = torch.linalg.qr(torch.randn(batch, n, k, dtype=tangent_dtype))[0]
+    lu = LUFactorization()
     start = time.perf_counter()
     for index in range(steps):
-        frame = torch.bmm(jacobian, frame)
+        product = torch.bmm(jacobian, frame)
         if (index + 1) % interval == 0:
-            frame = torch.linalg.qr(frame)[0]
+            if factorization == "lu":
+                lu.factors(product)  # the frame itself stays as it is: the floor leaves out the unpacking
+            else:
+                frame = torch.linalg.qr(product)[0]
     return time.perf_counter() - start
 
 
@@ -291,42 +358,44 @@ def errors(exponents: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
 def compare(workload: Workload, *, batch: int, steps: int, rounds: int, slow_trajectories: int, peers) -> dict:
     weights = make_weights(workload)
     states0 = initial_states(workload, batch)
+    tools = {"ours": ours_tool(workload, weights, steps, batch)}
+    makers = {"lyapax": lambda: lyapax_tool(workload, weights, steps, batch),
+              "clvlib": lambda: clvlib_tool(workload, weights, steps, batch, slow_trajectories),
+              "lyapynov": lambda: lyapynov_tool(workload, weights, steps, batch, slow_trajectories)}
     k = workload.n_exponents or workload.state_size
-    tools = {"ours": (ours_runner(workload, weights, steps),
-                      initial_frame(workload.state_size, k, dtype=torch.float64, device="cpu").numpy(), batch)}
-    runners = {"lyapax": lyapax_runner, "clvlib": clvlib_runner, "lyapynov": lyapynov_runner}
     for name in peers:
         if name == "lyapynov" and workload.dtype != torch.float64 and workload.kind == "rnn" and k == workload.state_size:
             continue  # NumPy float64 only: no float32 run to compare at equal precision
-        run, frame = runners[name](workload, weights, steps)
-        tools[name] = (run, frame, slow_trajectories if name in ("lyapynov", "clvlib") else batch)
-    outputs, times, mean_interval = {}, {name: [] for name in tools}, None
+        tools[name] = makers[name]()
+    outputs, times = {}, {name: [] for name in tools}
     for round_index in range(rounds + 1):  # round 0 compiles (JAX) and warms caches: not timed
-        for name, (run, _, count) in tools.items():
+        for name, tool in tools.items():
             start = time.perf_counter()
-            result = run(states0[:count])
+            outputs[name] = tool.run(states0[:tool.trajectories])
             elapsed = time.perf_counter() - start
-            if name == "ours":
-                result, mean_interval = result
-            outputs[name] = result
             if round_index:
-                times[name].append(elapsed / (count * steps))
-    floor = statistics.median(floor_seconds(workload, batch, steps, max(1, round(mean_interval)))
-                              for _ in range(max(1, rounds))) / (batch * steps)
-    row = {"workload": workload.name, "mean_interval": mean_interval, "floor": floor}
-    references = reference_exponents(workload, weights, states0, [frame for _, frame, _ in tools.values()], steps)
-    for (name, (_, _, count)), reference in zip(tools.items(), references):
-        row[name] = {"seconds": statistics.median(times[name]), "errors": errors(outputs[name], reference[:count])}
+                times[name].append(elapsed / (tool.trajectories * steps))
+    ours = tools["ours"].last["spectrum"]
+    mean_interval = ours.mean_interval
+    tangent_dtype = {"float32": torch.float32, "float64": torch.float64}[ours.tangent_dtype]
+    floor = statistics.median(floor_seconds(workload, batch, steps, max(1, round(mean_interval)), tangent_dtype,
+                                            ours.factorization) for _ in range(max(1, rounds))) / (batch * steps)
+    row = {"workload": workload.name, "mean_interval": mean_interval, "floor": floor,
+           "method": f"{ours.factorization}, {ours.tangent_dtype}"}
+    trajectories = [tool.trajectory(states0[:tool.trajectories]) for tool in tools.values()]
+    references = reference_exponents(workload, weights, trajectories, [tool.frame for tool in tools.values()])
+    for name, reference in zip(tools, references):
+        row[name] = {"seconds": statistics.median(times[name]), "errors": errors(outputs[name], reference)}
     return row
 
 
 def markdown(rows: list[dict], peers) -> str:
-    header = ["workload", "ours us/traj-step", "QR every (mean)", "ours err lead/all", "ours/floor"]
+    header = ["workload", "ours: frame", "ours us/traj-step", "QR or LU every (mean)", "ours err lead/all", "ours/floor"]
     header += [f"{peer} ratio (err lead/all)" for peer in peers]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         ours = row["ours"]
-        cells = [row["workload"], f"{1e6 * ours['seconds']:.1f}", f"{row['mean_interval']:.2f}",
+        cells = [row["workload"], row["method"], f"{1e6 * ours['seconds']:.1f}", f"{row['mean_interval']:.2f}",
                  "{:.1e} / {:.1e}".format(*ours["errors"]), f"{ours['seconds'] / row['floor']:.2f}x"]
         for peer in peers:
             if peer in row:

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnn_lyapunov.architectures.base import RecurrentArchitecture
+from rnn_lyapunov.architectures.derivatives import sigmoid_derivative, tanh_derivative
 from rnn_lyapunov.architectures.hidden_only import LSTM_STATES
 from rnn_lyapunov.architectures.registry import register_architecture
 from rnn_lyapunov.errors import InputError
@@ -32,6 +33,7 @@ class LSTM(RecurrentArchitecture):
     gates_per_layer = 4
     # forming J once beats pushing a full frame through the four gate blocks (benchmarks/bench_architectures.py)
     form_jacobian_for_full_frame = True
+    mixed_precision_tangents = True
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  lstm_state: str = "full"):
@@ -43,12 +45,14 @@ class LSTM(RecurrentArchitecture):
     def linearised_cell(self, layer, layer_input, h, c):
         """New (h, c) and their tangent map, from the gate perturbations d_i, d_f, d_g, d_o:
 
-        dc' = g i(1-i) d_i + c f(1-f) d_f + i (1-g^2) d_g + f d_c,  dh' = tanh(c') o(1-o) d_o + o (1-tanh^2 c') dc'.
+        dc' = g i' d_i + c f' d_f + i g' d_g + f d_c,  dh' = tanh(c') o' d_o + o tanh'(c') dc',
+        with sigmoid' = sigmoid(a) sigmoid(-a) and tanh' = sech^2 of each gate's pre-activation a
+        (:mod:`~rnn_lyapunov.architectures.derivatives`).
         """
         weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
         gates = F.linear(layer_input, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)
-        i, f, g, o = gates.chunk(4, dim=1)
-        i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
+        pre_i, pre_f, pre_g, pre_o = gates.chunk(4, dim=1)
+        i, f, g, o = pre_i.sigmoid(), pre_f.sigmoid(), pre_g.tanh(), pre_o.sigmoid()
         c_new = f * c + i * g
         tanh_c = c_new.tanh()
 
@@ -58,9 +62,10 @@ class LSTM(RecurrentArchitecture):
             d_pre = self.pre_activation_rows(layer, input_rows, h_rows)
             if d_pre is not None:  # perturbing c alone leaves the gates alone
                 d_i, d_f, d_g, d_o = d_pre.split(self.hidden_size, dim=-1)
-                d_c = d_c + (g * i * (1 - i)).unsqueeze(1) * d_i + (c * f * (1 - f)).unsqueeze(1) * d_f
-                d_c = d_c + (i * (1 - g * g)).unsqueeze(1) * d_g
-                d_h = (tanh_c * o * (1 - o)).unsqueeze(1) * d_o
-            return d_h + (o * (1 - tanh_c * tanh_c)).unsqueeze(1) * d_c, d_c
+                d_c = d_c + (g * sigmoid_derivative(pre_i)).unsqueeze(1) * d_i
+                d_c = d_c + (c * sigmoid_derivative(pre_f)).unsqueeze(1) * d_f
+                d_c = d_c + (i * tanh_derivative(pre_g)).unsqueeze(1) * d_g
+                d_h = (tanh_c * sigmoid_derivative(pre_o)).unsqueeze(1) * d_o
+            return d_h + (o * tanh_derivative(c_new)).unsqueeze(1) * d_c, d_c
 
         return (o * tanh_c, c_new), tangent_map

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnn_lyapunov.architectures.base import RecurrentArchitecture
+from rnn_lyapunov.architectures.derivatives import tanh_derivative
 from rnn_lyapunov.architectures.registry import register_architecture
 from rnn_lyapunov.errors import InputError
 
@@ -19,6 +20,7 @@ class ElmanRNN(RecurrentArchitecture):
 
     description = "Elman RNN (torch.nn.RNN), nonlinearity tanh or relu; analytic Jacobian"
     torch_module_type = nn.RNN
+    mixed_precision_tangents = True
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, nonlinearity="tanh"):
         if nonlinearity not in NONLINEARITIES:
@@ -31,13 +33,16 @@ class ElmanRNN(RecurrentArchitecture):
         return {"nonlinearity": module.nonlinearity}
 
     def linearised_cell(self, layer, layer_input, h):
-        """New h (batch, N) and its tangent map: dh' = act'(a) (W_ih d_input + W_hh d_h)."""
+        """New h (batch, N) and its tangent map: dh' = act'(a) (W_ih d_input + W_hh d_h), tanh'(a) = sech(a)^2."""
         weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
         pre_activation = F.linear(layer_input, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)
         h_new = torch.tanh(pre_activation) if self.nonlinearity == "tanh" else torch.relu(pre_activation)
 
         def tangent_map(input_rows, h_rows):  # relu'(0) = 0, as in autograd
-            slope = 1 - h_new * h_new if self.nonlinearity == "tanh" else (pre_activation > 0).to(h_new.dtype)
-            return slope.unsqueeze(1) * self.pre_activation_rows(layer, input_rows, h_rows)
+            slope = tanh_derivative(pre_activation) if self.nonlinearity == "tanh" else (pre_activation > 0).to(h_new.dtype)
+            rows, slope = self.pre_activation_rows(layer, input_rows, h_rows), slope.unsqueeze(1)
+            # in place when the shapes allow (the rows are a fresh product, and a second frame-sized
+            # tensor per step costs page faults); batch-free identity rows (1, n, n) broadcast instead
+            return rows.mul_(slope) if rows.shape[0] == slope.shape[0] else rows * slope
 
         return h_new, tangent_map

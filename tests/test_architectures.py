@@ -1,5 +1,8 @@
 """Contract tests run over every registered architecture, initialisation options, create_model."""
 
+import copy
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -178,3 +181,41 @@ def test_create_model_unknown_option_for_option_free_architecture():
         create_model("gru", input_size=2, hidden_size=3, output_size=1, nonlinearity="relu")
     with pytest.raises(InputError, match="unknown option.*nonlinearity.*options \\(with defaults\\) are: lstm_state"):
         create_model("lstm", input_size=2, hidden_size=3, output_size=1, nonlinearity="relu")
+
+
+@pytest.mark.parametrize("function", ["tanh", "sigmoid"])
+def test_gate_derivatives_keep_their_digits_where_a_unit_saturates(function):
+    from rnn_lyapunov.architectures.derivatives import sigmoid_derivative, tanh_derivative
+
+    values = [-30.0, -12.0, -3.0, 0.0, 0.5, 9.0, 17.0, 30.0]
+    pre_activation = torch.tensor(values)
+    derivative = {"tanh": tanh_derivative, "sigmoid": sigmoid_derivative}[function]
+    # closed forms in float64 without cancellation: sech(a)^2, and e^-|a| / (1 + e^-|a|)^2
+    closed_forms = {"tanh": lambda a: 1 / math.cosh(a) ** 2,
+                    "sigmoid": lambda a: math.exp(-abs(a)) / (1 + math.exp(-abs(a))) ** 2}
+    exact = torch.tensor([closed_forms[function](a) for a in values], dtype=torch.float64)
+    assert torch.allclose(derivative(pre_activation).double(), exact, rtol=1e-5, atol=0)
+    # the cancelling forms that autograd uses lose every digit there in float32
+    value = getattr(torch, function)(pre_activation)
+    cancelling = 1 - value * value if function == "tanh" else value * (1 - value)
+    assert cancelling[-1] == 0 and exact[-1] > 0
+
+
+@pytest.mark.parametrize("full_frame", [True, False])
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("name", [name for name in ARCHITECTURES
+                                  if getattr(get_architecture(name), "mixed_precision_tangents", False)])
+def test_float64_tangents_along_a_float32_state_match_the_float64_jacobian(name, num_layers, full_frame):
+    """What mixed_precision_tangents promises: float64 rows in, float64 J @ tangents out, the state in float32."""
+    core = get_architecture(name)(input_size=3, hidden_size=5, num_layers=num_layers).requires_grad_(False)
+    generator = torch.Generator().manual_seed(1)
+    state = 0.5 * torch.randn(4, core.state_size, generator=generator)
+    x = torch.randn(4, 3, generator=generator)
+    columns = core.state_size if full_frame else 2
+    tangents = torch.randn(4, core.state_size, columns, generator=generator, dtype=torch.float64)
+    next_state, pushed = core.step_with_tangents(state, x, tangents)
+    assert next_state.dtype == torch.float32 and torch.equal(next_state, core.step(state, x))
+    assert pushed.dtype == torch.float64
+    reference = autograd_jacobian(copy.deepcopy(core).double(), state.double(), x.double()) @ tangents
+    # float32 gate values multiply exact float64 rows: agreement to float32's precision, not worse
+    assert torch.allclose(pushed, reference, rtol=0, atol=1e-6 * float(reference.abs().max()))

@@ -25,12 +25,14 @@ def autonomous_inputs(batch: int, steps: int, dtype) -> torch.Tensor:
     return torch.zeros(batch, steps, 0, dtype=dtype)
 
 
-def compare(system, inputs, *, tolerance, warmup_steps=20, n_exponents=None):
-    """(auto, QR-every-step in the same dtype, QR-every-step in float64) spectra."""
-    options = dict(warmup_steps=warmup_steps, n_exponents=n_exponents)
-    auto = lyapunov_spectrum(system, inputs, reorthonormalize_every="auto", reorthonormalize_tolerance=tolerance, **options)
-    every_step = lyapunov_spectrum(system, inputs, **options)
-    reference = lyapunov_spectrum(system, inputs.double(), **options)
+def compare(system, inputs, *, tolerance, warmup_steps=20, n_exponents=None, factorization="qr"):
+    """(auto with ``factorization``, QR-every-step in the same dtype, QR-every-step in float64) spectra."""
+    options = dict(warmup_steps=warmup_steps, n_exponents=n_exponents, tangent_dtype=inputs.dtype)
+    auto = lyapunov_spectrum(system, inputs, reorthonormalize_every="auto", reorthonormalize_tolerance=tolerance,
+                             factorization=factorization, **options)
+    every_step = lyapunov_spectrum(system, inputs, factorization="qr", **options)
+    options["tangent_dtype"] = torch.float64
+    reference = lyapunov_spectrum(system, inputs.double(), factorization="qr", **options)
     return auto, every_step, reference
 
 
@@ -41,13 +43,15 @@ SPREADS = {  # log|eigenvalue| per step, descending; the states stay finite in f
 }
 
 
+@pytest.mark.parametrize("factorization", ["qr", "lu"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("spread", SPREADS)
-def test_linear_maps_stay_within_the_tolerance_of_qr_every_step(spread, dtype):
+def test_linear_maps_stay_within_the_tolerance_of_qr_every_step(spread, dtype, factorization):
     log_moduli = SPREADS[spread]
     system = non_normal_map(log_moduli)
     tolerance = 1e-7 if dtype == torch.float64 else 1e-4
-    auto, every_step, reference = compare(system, autonomous_inputs(2, 400, dtype), tolerance=tolerance)
+    auto, every_step, reference = compare(system, autonomous_inputs(2, 400, dtype), tolerance=tolerance,
+                                          factorization=factorization)
     own_error = (every_step.per_trajectory - reference.per_trajectory).abs().max()
     assert (auto.per_trajectory - reference.per_trajectory).abs().max() <= tolerance + own_error
     # and the answer is the closed form: ln|eigenvalues| (up to the O(1/T) effect of the initial frame)
@@ -88,13 +92,15 @@ def test_products_of_gaussian_matrices_match_newman_and_qr_every_step(dtype):
     assert torch.allclose(auto.exponents, system.exact_exponents(), atol=0.06)
 
 
+@pytest.mark.parametrize("factorization", ["qr", "lu"])
 @pytest.mark.parametrize(("dtype", "tolerance"), [(torch.float64, 1e-6), (torch.float64, 1e-9), (torch.float32, 1e-4)])
 @pytest.mark.parametrize("n_exponents", [None, 4])
-def test_a_chaotic_tanh_rnn_stays_within_the_tolerance(dtype, tolerance, n_exponents):
+def test_a_chaotic_tanh_rnn_stays_within_the_tolerance(dtype, tolerance, n_exponents, factorization):
     """Full spectra spread over ~8 nats per step (saturated units), fluctuating from step to step."""
     rnn = TanhRNN(24, input_size=3, gain=1.5, seed=2)
     inputs = rnn.random_inputs(6, 300, generator=torch.Generator().manual_seed(5), dtype=dtype)
-    auto, every_step, reference = compare(rnn, inputs, tolerance=tolerance, n_exponents=n_exponents)
+    auto, every_step, reference = compare(rnn, inputs, tolerance=tolerance, n_exponents=n_exponents,
+                                          factorization=factorization)
     own_error = (every_step.per_trajectory - reference.per_trajectory).abs().max()
     assert (auto.per_trajectory - reference.per_trajectory).abs().max() <= tolerance + own_error
 

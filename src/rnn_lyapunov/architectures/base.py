@@ -41,6 +41,11 @@ def _check_positive_number(name: str, value) -> float:
     return float(value)
 
 
+def _as_dtype_of(weight: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``weight`` in the dtype of the perturbation ``rows`` (float64 tangents along a float32 state)."""
+    return weight if weight.dtype == rows.dtype else weight.to(rows.dtype)
+
+
 class RecurrentArchitecture(nn.Module):
     """A recurrent core: ``step(state (batch, state_size), x (batch, input_size)) -> (batch, state_size)``.
 
@@ -71,6 +76,11 @@ class RecurrentArchitecture(nn.Module):
         gates_per_layer: row blocks of the torch-style weight matrices, or None (plugin's own).
         recurrent_weight_prefixes: names of the recurrent weights that ``init="orthogonal"`` sets.
         form_jacobian_for_full_frame: form J once when asked for >= state_size tangents.
+        mixed_precision_tangents: the tangent map accepts float64 perturbation rows along a float32
+            state, so the engine may carry the frame in float64 (:mod:`rnn_lyapunov.engine.method`).
+            True when the map only multiplies the rows by the layer's own tensors and perturbs the
+            weights through ``weight_rows``/``pre_activation_rows`` (which cast the weights), as the
+            built-in RNN, LSTM and GRU do; the contract tests check it for every registered plugin.
     """
 
     description: ClassVar[str] = ""
@@ -79,6 +89,7 @@ class RecurrentArchitecture(nn.Module):
     gates_per_layer: ClassVar[int | None] = 1
     recurrent_weight_prefixes: ClassVar[tuple[str, ...]] = ("weight_hh",)
     form_jacobian_for_full_frame: ClassVar[bool] = False
+    mixed_precision_tangents: ClassVar[bool] = False
     architecture_name: ClassVar[str | None] = None  # set by @register_architecture
     linearised_cell: ClassVar[Callable | None] = None
     # None unless the plugin has a tangent map or its own: the engine tests them with callable()
@@ -212,8 +223,8 @@ class RecurrentArchitecture(nn.Module):
         None when not perturbed -> two (..., k, gates * hidden_size), each None where its rows are.
         """
         # only the weights needed: a Module attribute lookup costs about as much as a small product
-        return (None if input_rows is None else F.linear(input_rows, getattr(self, f"weight_ih_l{layer}")),
-                None if hidden_rows is None else F.linear(hidden_rows, getattr(self, f"weight_hh_l{layer}")))
+        return (None if input_rows is None else F.linear(input_rows, _as_dtype_of(getattr(self, f"weight_ih_l{layer}"), input_rows)),
+                None if hidden_rows is None else F.linear(hidden_rows, _as_dtype_of(getattr(self, f"weight_hh_l{layer}"), hidden_rows)))
 
     def pre_activation_rows(self, layer: int, input_rows: torch.Tensor | None, hidden_rows: torch.Tensor | None):
         """The sum of the two ``weight_rows``: the pre-activations' perturbations (..., k, gates * hidden_size) or None."""

@@ -40,6 +40,7 @@ class HiddenOnlySystem(nn.Module):
         self.state_size = core.state_size
         self.tangent_size = core.num_layers * core.hidden_size
         self.input_size = core.input_size
+        self.mixed_precision_tangents = bool(getattr(core, "mixed_precision_tangents", False))
 
     def initial_state(self, batch: int) -> torch.Tensor:
         return self.core.initial_state(batch)

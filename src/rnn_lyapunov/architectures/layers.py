@@ -47,8 +47,9 @@ def stacked_step(core, state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return _joined(new_blocks, 1)
 
 
-def step_and_transposed_jacobian(core, state: torch.Tensor, x: torch.Tensor):
-    """Next state (batch, state_size) and J^T (batch, state_size, state_size), contiguous.
+def step_and_transposed_jacobian(core, state: torch.Tensor, x: torch.Tensor, dtype: torch.dtype | None = None):
+    """Next state (batch, state_size) and J^T (batch, state_size, state_size), contiguous, in ``dtype``
+    (default the state's; float64 for a float32 state when the core has ``mixed_precision_tangents``).
 
     Row i of J^T is how the next state moves per unit change of state entry i. A layer's own rows
     come from its tangent map applied to one identity block at a time (batch-free, so that the
@@ -57,8 +58,9 @@ def step_and_transposed_jacobian(core, state: torch.Tensor, x: torch.Tensor):
     """
     size, count = core.hidden_size, core.state_blocks_per_layer
     width = count * size
-    transposed = state.new_empty(state.shape[0], core.state_size, core.state_size)
-    identity = torch.eye(size, dtype=state.dtype, device=state.device).unsqueeze(0)
+    dtype = state.dtype if dtype is None else dtype
+    transposed = state.new_empty(state.shape[0], core.state_size, core.state_size, dtype=dtype)
+    identity = torch.eye(size, dtype=dtype, device=state.device).unsqueeze(0)
     absent = (None,) * count
     old_blocks, layer_input, new_blocks = state.split(size, dim=1), x, []
 
@@ -88,13 +90,14 @@ def stacked_jacobian(core, state: torch.Tensor, x: torch.Tensor) -> torch.Tensor
 def stacked_step_with_tangents(core, state: torch.Tensor, x: torch.Tensor, tangents: torch.Tensor):
     """``(step(state, x), J @ tangents)`` for tangents (batch, state_size, k).
 
-    With ``form_jacobian_for_full_frame`` and k >= state_size, J is formed once and applied as
+    The tangents may be float64 along a float32 state (the tangent maps promote; ``weight_rows``
+    casts the weights). With ``form_jacobian_for_full_frame`` and k >= state_size, J is formed once and applied as
     (V^T J^T)^T (both factors contiguous); otherwise the tangents are pushed through the tangent
     maps as rows, J never formed. The result is a transposed view either way: the column-major
     layout that the engine's QR works in.
     """
     if core.form_jacobian_for_full_frame and tangents.shape[2] >= core.state_size:
-        next_state, transposed = step_and_transposed_jacobian(core, state, x)
+        next_state, transposed = step_and_transposed_jacobian(core, state, x, tangents.dtype)
         return next_state, torch.bmm(tangents.transpose(1, 2), transposed).transpose(1, 2)
     size, count = core.hidden_size, core.state_blocks_per_layer
     old_blocks, old_rows = state.split(size, dim=1), tangents.transpose(1, 2).split(size, dim=2)

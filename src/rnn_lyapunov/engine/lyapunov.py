@@ -3,12 +3,15 @@
 A frame of ``n_exponents`` orthonormal tangent vectors is pushed through the linearised dynamics
 along a trajectory and re-orthonormalised by a QR decomposition every ``reorthonormalize_every``
 steps; the time-averaged logs of the diagonal of R are the exponents (Benettin, Galgani, Giorgilli
-& Strelcyn 1980; Shimada & Nagashima 1979; for input-driven RNNs, Vogt et al. 2022). Only the
-current state and frame are kept, so memory does not grow with the number of steps.
+& Strelcyn 1980; Shimada & Nagashima 1979; for input-driven RNNs, Vogt et al. 2022). Between the
+ends of averaging windows the frame may instead be re-triangularised by LU, which gives the same
+exponents (:mod:`rnn_lyapunov.engine.factorizations`). Only the current state and frame are kept,
+so memory does not grow with the number of steps.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
@@ -17,6 +20,8 @@ from tqdm.auto import tqdm
 from rnn_lyapunov.engine.arguments import (check_input_size, check_inputs, check_parameters_match, check_schedule,
                                            check_system, check_tangent_size, initial_state_of)
 from rnn_lyapunov.errors import InputError, NonFiniteStateError
+from rnn_lyapunov.engine.factorizations import LU, QR, LUFactorization, householder
+from rnn_lyapunov.engine.method import AUTO, resolve_method
 from rnn_lyapunov.engine.schedule import closing_step, schedule_for
 from rnn_lyapunov.engine.spectrum import Spectrum
 from rnn_lyapunov.engine.tangents import frame_propagator
@@ -37,6 +42,8 @@ def lyapunov_spectrum(
     warmup_steps: int = 0,
     reorthonormalize_every: int | str = 1,
     reorthonormalize_tolerance: float | None = None,
+    factorization: str = AUTO,
+    tangent_dtype=AUTO,
     record_every: int | None = None,
     progress: bool = False,
 ) -> Spectrum:
@@ -67,8 +74,16 @@ def lyapunov_spectrum(
             the measured spread of the spectrum and the dtype's precision (see
             :mod:`rnn_lyapunov.engine.schedule`); ``Spectrum.interval_counts`` reports the intervals used.
         reorthonormalize_tolerance: with ``"auto"``, that relative error: each exponent then stays
-            within this many nats per step of QR-every-step (default 1e-7 for float64, 1e-4 for
-            float32). Not allowed with an int ``reorthonormalize_every``.
+            within this many nats per step of QR-every-step (default 1e-6 for a float64 tangent
+            frame, 1e-4 for float32). Not allowed with an int ``reorthonormalize_every``.
+        factorization: how the frame is re-triangularised between the ends of averaging windows:
+            ``"qr"`` (Householder), ``"lu"`` (partial pivoting; the same exponents, cheaper, a little
+            more roundoff) or ``"auto"`` (LU for a float64 frame of at least 32 columns and more than a
+            quarter of the tangent dimension, QR otherwise). The end of warm-up, every record step
+            and the last step are always Householder QR. See :mod:`rnn_lyapunov.engine.method`.
+        tangent_dtype: dtype of the tangent frame: ``"auto"`` (the inputs' dtype, except float64
+            for a near-square frame of a float32 system on the CPU that accepts wider tangents),
+            ``torch.float64`` or the inputs' dtype. The state always evolves in the inputs' dtype.
         record_every: record running estimates every this many averaged steps (a multiple of an
             int ``reorthonormalize_every``; any int >= 1 with ``"auto"``, which then closes an
             interval at each record step) into ``Spectrum.history``; None records nothing.
@@ -94,10 +109,15 @@ def lyapunov_spectrum(
     n_exponents = tangent_size if n_exponents is None else int(n_exponents)
     check_parameters_match(system, inputs)
     check_input_size(system, inputs)
+    method = resolve_method(system, inputs, n_exponents, tangent_size, factorization=factorization,
+                            tangent_dtype=tangent_dtype)
     state = initial_state_of(system, initial_state, batch, inputs)
-    schedule = schedule_for(reorthonormalize_every, reorthonormalize_tolerance, inputs.dtype)
+    schedule = schedule_for(reorthonormalize_every, reorthonormalize_tolerance, method.tangent_dtype,
+                            method.factorization, tangent_size)
+    factorizations = {QR: householder, LU: LUFactorization()} if method.factorization == LU else {QR: householder}
+    factorization_counts = {name: 0 for name in factorizations}
 
-    frame = initial_frame(tangent_size, n_exponents, dtype=inputs.dtype, device=inputs.device)
+    frame = initial_frame(tangent_size, n_exponents, dtype=method.tangent_dtype, device=inputs.device)
     frame = frame.expand(batch, tangent_size, n_exponents).clone()
     advance = frame_propagator(system)
     log_growth_sums = torch.zeros(batch, n_exponents, dtype=torch.float64, device=inputs.device)
@@ -118,7 +138,13 @@ def lyapunov_spectrum(
                 state, frame = advance(state, steps_inputs[time_index], frame)
             if time_index != next_qr:
                 continue  # no check between QRs: it would make the host wait for the device every step
-            frame, log_growth = torch_qr_with_log_growth(frame)
+            averaged_steps = time_index - warmup_steps + 1
+            # the ends of averaging windows take Householder QR: it folds the last LU frame's triangle into the sums
+            window_end = (averaged_steps == 0 or time_index == time_steps - 1
+                          or (record_every is not None and averaged_steps > 0 and averaged_steps % record_every == 0))
+            used = QR if window_end else schedule.factorization
+            frame, log_growth = factorizations[used](frame)
+            factorization_counts[used] += 1
             steps_closed = time_index - last_qr
             # the one host sync of a QR step: finiteness, dead directions and the schedule's statistics together
             health = _health(state, log_growth, schedule.statistics(log_growth, steps_closed))
@@ -134,7 +160,6 @@ def lyapunov_spectrum(
             if time_index < warmup_steps:
                 continue
             log_growth_sums += log_growth
-            averaged_steps = time_index - warmup_steps + 1
             if record_every is not None and (averaged_steps % record_every == 0 or time_index == time_steps - 1):
                 history.append((log_growth_sums / averaged_steps).cpu())
                 history_steps.append(averaged_steps)
@@ -161,6 +186,9 @@ def lyapunov_spectrum(
         reorthonormalize_every=reorthonormalize_every,
         reorthonormalize_tolerance=schedule.tolerance if schedule.adaptive else None,
         interval_counts=dict(sorted(interval_counts.items())),
+        factorization=method.factorization,
+        tangent_dtype=str(method.tangent_dtype).removeprefix("torch."),
+        factorization_counts=factorization_counts,
     )
 
 
@@ -178,20 +206,6 @@ def initial_frame(state_size: int, n_exponents: int, *, dtype, device) -> torch.
     return orthonormal[:, :n_exponents].to(dtype=dtype, device=device)
 
 
-def torch_qr_with_log_growth(frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """QR-decompose each frame: (batch, state_size, n_exponents) -> (Q, log|diag R| in float64 (batch, n_exponents))."""
-    orthonormal, triangular = torch.linalg.qr(frame)
-    return orthonormal, triangular.diagonal(dim1=-2, dim2=-1).abs().double().log()
-
-
-def orthonormalize(frame: torch.Tensor, time_index: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`torch_qr_with_log_growth`, raising NonFiniteStateError if the frame is not finite."""
-    orthonormal, log_growth = torch_qr_with_log_growth(frame)
-    if torch.isnan(log_growth).any():
-        raise NonFiniteStateError(_frame_message(time_index, time_index))
-    return orthonormal, log_growth
-
-
 def _frame_message(first: int, last: int) -> str:
     where = f"step {last}" if first == last else f"steps {first}..{last}"
     return (f"the tangent vectors became NaN or infinite at {where}: the Jacobian is not finite there, or "
@@ -202,13 +216,15 @@ def _frame_message(first: int, last: int) -> str:
 def _health(state: torch.Tensor, log_growth: torch.Tensor, statistics: torch.Tensor | None) -> list:
     """[state not finite, frame not finite, a dead direction, *the adaptive schedule's statistics],
     read back to the host in one transfer."""
-    flags = [~torch.isfinite(state).all(), (log_growth.isnan() | log_growth.isposinf()).any(),
-             log_growth.isneginf().any()]
-    values = torch.stack([flag.double() for flag in flags])
+    # the largest |state| is NaN or inf exactly when some entry is; min and max of log|diag| show
+    # NaN or +inf (a broken frame) and -inf (a direction that died) in one reduction
+    lowest, highest = torch.aminmax(log_growth)
+    values = torch.stack((state.abs().amax().double(), lowest, highest))
     if statistics is not None:
         values = torch.cat((values, statistics.nan_to_num(nan=float("inf"))))
-    values = values.tolist()
-    return [bool(value) for value in values[:3]] + values[3:]
+    size, lowest, highest, *rest = values.tolist()
+    frame_broken = math.isnan(highest) or highest == math.inf or math.isnan(lowest)
+    return [not math.isfinite(size), frame_broken, lowest == -math.inf] + rest
 
 
 def _raise_if_not_finite(state: torch.Tensor, health: list, first: int, last: int) -> None:

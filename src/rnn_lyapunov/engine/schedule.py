@@ -10,6 +10,13 @@ below ``log(tolerance / eps)`` nats. Each QR contributes that error to ``m`` ste
 average, so every exponent differs from QR-every-step by at most ``tolerance / m <= tolerance``
 nats per step (on top of the roundoff that QR every step has itself).
 
+LU (:mod:`~rnn_lyapunov.engine.factorizations`) loses more per factorization than Householder
+QR, by up to :func:`~rnn_lyapunov.engine.factorizations.error_factor` (the dimension), which divides
+its budget. When LU is allowed, each QR step also chooses the factorization of the next one: LU at
+the longest interval its own budget allows, unless that interval is under a third of QR's (a QR
+of a square frame costs about three LUs), and QR whenever LU's budget cannot cover even one step
+(a float32 frame of a widely spread spectrum).
+
 The spread is measured, not assumed. The diagonal of a product of triangular matrices is the
 product of their diagonals, so the summed ``log |diag R|`` of the last few QRs is exactly what one
 QR after all those steps would have seen: the window nearest in length to a candidate interval,
@@ -23,9 +30,12 @@ tanh RNNs, in float32 and float64.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
+
+from rnn_lyapunov.engine.factorizations import LU, QR, error_factor
 
 AUTO = "auto"
 DEFAULT_TOLERANCE = {torch.float64: 1e-6, torch.float32: 1e-4}
@@ -33,15 +43,18 @@ SPREAD_MARGIN = 1.5  # factor on the predicted spread: finite-time spreads burst
 MAX_INTERVAL = 64  # beyond this the QR cost is already negligible
 # fraction of log(largest float) a column may grow or shrink between QRs (the rest is headroom)
 RANGE_FRACTION = 0.25
+QR_COST_IN_LUS = 3  # a Householder QR of a square frame costs about this many LUs (with P L unpacked)
 
 
 class FixedInterval:
-    """QR every ``every`` steps (and at the end of warm-up, at each record step and at the last step)."""
+    """A factorization every ``every`` steps (and at the end of warm-up, at each record step and at
+    the last step), always ``factorization`` ("qr" or "lu")."""
 
     adaptive = False
 
-    def __init__(self, every: int):
+    def __init__(self, every: int, factorization: str = QR):
         self.every = int(every)
+        self.factorization = factorization
 
     def statistics(self, log_growth: torch.Tensor, steps: int) -> None:
         return None
@@ -58,56 +71,74 @@ class AdaptiveInterval:
     Args:
         tolerance: relative error allowed per QR in the growth of every tracked direction; the
             exponents then differ from QR-every-step by at most this many nats per step.
-        dtype: compute dtype; its machine epsilon and range set the budget.
+        dtype: dtype of the tangent frame; its machine epsilon and range set the budget.
+        factorization: "qr", or "lu" to use LU wherever its budget allows (``factorization``
+            then says which the next factorization is; the first is a QR).
+        rows: the tangent dimension n (LU's error factor).
     """
 
     adaptive = True
 
-    def __init__(self, tolerance: float, dtype: torch.dtype):
+    def __init__(self, tolerance: float, dtype: torch.dtype, factorization: str = QR, rows: int = 1):
         information = torch.finfo(dtype)
         self.tolerance = float(tolerance)
-        self.budget = math.log(self.tolerance / information.eps)  # nats of spread one interval may reach
+        # nats of spread one interval may reach, with QR and (when allowed) with LU
+        self.budget = math.log(self.tolerance / information.eps)
+        self.lu_budget = (math.log(self.tolerance / (information.eps * error_factor(LU, rows)))
+                          if factorization == LU else None)
         self.range_budget = RANGE_FRACTION * math.log(information.max)
         self.window: list[tuple[int, torch.Tensor]] = []  # (steps, log|diag R| (batch, k)), oldest first
         self.interval = 1
+        self.factorization = QR
 
     def statistics(self, log_growth: torch.Tensor, steps: int) -> torch.Tensor:
-        """For each window of the latest QRs (latest first): [steps, worst-case spread of the summed
-        log|diag R|, largest |summed log R_ii|], flattened; read back with the engine's other checks."""
+        """For each window of the latest QRs (latest first): the worst-case spread of the summed
+        log|diag R| over the batch, then the largest |summed log R_ii|: (2 * windows,), read back
+        with the engine's other checks. The windows' lengths stay on the host."""
         self.window.append((steps, log_growth))
         while len(self.window) > 1 and sum(length for length, _ in self.window[1:]) >= 2 * self.interval:
             self.window.pop(0)
-        rows, total, summed = [], 0, None
-        for length, growth in reversed(self.window):
-            total += length
-            summed = growth if summed is None else summed + growth
-            spread = (summed.amax(dim=1) - summed.amin(dim=1)).amax()
-            rows.append(torch.stack((summed.new_tensor(float(total)), spread, summed.abs().amax())))
-        return torch.stack(rows).flatten()
+        summed = torch.stack([growth for _, growth in reversed(self.window)]).cumsum(0)  # (windows, batch, k)
+        spread = (summed.amax(dim=2) - summed.amin(dim=2)).amax(dim=1)
+        return torch.cat((spread, summed.abs().flatten(1).amax(dim=1)))
 
     def next_interval(self, statistics: list[float]) -> int:
-        """The next interval from :meth:`statistics` read back as floats."""
-        windows = [statistics[index:index + 3] for index in range(0, len(statistics), 3)]
-        if self.budget <= 0 or not all(math.isfinite(value) for window in windows for value in window[1:]):
-            self.interval = 1  # the dtype cannot meet the tolerance even at one step, or a direction died
+        """The next interval from :meth:`statistics` read back as floats (and ``factorization`` for it)."""
+        count = len(statistics) // 2
+        lengths = list(itertools.accumulate(length for length, _ in reversed(self.window)))
+        windows = list(zip(lengths, statistics[:count], statistics[count:]))
+        if not all(math.isfinite(value) for window in windows for value in window[1:]):
+            self.factorization, self.interval = QR, 1  # a direction died or blew up: QR every step
             return 1
-        longest = 1
-        for candidate in range(2, min(2 * self.interval, MAX_INTERVAL) + 1):
+        cap = min(2 * self.interval, MAX_INTERVAL)  # the interval at most doubles from one QR to the next
+        # QR every step even where the dtype cannot meet the tolerance: nothing does better
+        qr_longest = max(1, self._longest(windows, self.budget, cap))
+        lu_longest = 0 if self.lu_budget is None else self._longest(windows, self.lu_budget, cap)
+        if lu_longest and lu_longest * QR_COST_IN_LUS >= qr_longest:
+            self.factorization, self.interval = LU, lu_longest
+        else:
+            self.factorization, self.interval = QR, qr_longest
+        return self.interval
+
+    def _longest(self, windows: list[tuple[int, float, float]], budget: float, cap: int) -> int:
+        """The longest interval up to ``cap`` whose predicted loss stays within ``budget`` nats; 0 when not even one step."""
+        longest = 0
+        for candidate in range(1, cap + 1):
             # the measured window nearest the candidate's length, scaled to it (never shortened below it)
             length, spread, size = min(windows, key=lambda window: (abs(window[0] - candidate), -window[0]))
             scale = SPREAD_MARGIN * candidate / length
-            if spread * scale > self.budget or size * scale > self.range_budget:
+            if spread * scale > budget or size * scale > self.range_budget:
                 break
             longest = candidate
-        self.interval = longest
         return longest
 
 
-def schedule_for(reorthonormalize_every, tolerance, dtype: torch.dtype):
-    """The schedule object for a checked ``reorthonormalize_every`` (an int or ``"auto"``)."""
+def schedule_for(reorthonormalize_every, tolerance, dtype: torch.dtype, factorization: str = QR, rows: int = 1):
+    """The schedule for a checked ``reorthonormalize_every`` (an int or ``"auto"``), a frame of ``dtype``
+    and n ``rows``, and the factorization asked for."""
     if reorthonormalize_every == AUTO:
-        return AdaptiveInterval(DEFAULT_TOLERANCE[dtype] if tolerance is None else tolerance, dtype)
-    return FixedInterval(reorthonormalize_every)
+        return AdaptiveInterval(DEFAULT_TOLERANCE[dtype] if tolerance is None else tolerance, dtype, factorization, rows)
+    return FixedInterval(reorthonormalize_every, factorization)
 
 
 def closing_step(time_index: int, interval: int, *, warmup_steps: int, record_every: int | None, time_steps: int) -> int:

@@ -73,6 +73,10 @@ class Spectrum:
         reorthonormalize_tolerance: with "auto", the relative error allowed per QR; else None.
         interval_counts: {steps between two QRs: how many QRs closed an interval that long}, in
             increasing interval; None when not known (a spectrum built from stored numbers).
+        factorization: "qr" or "lu", how the frame was to be re-triangularised between the ends of
+            averaging windows; factorization_counts: {"qr": how many QRs, "lu": how many LUs} were
+            done (with "lu" and "auto" intervals, a QR wherever LU's error bound did not allow a
+            step); tangent_dtype: "float32" or "float64", the frame's dtype (None when not known).
     """
 
     per_trajectory: torch.Tensor
@@ -83,6 +87,9 @@ class Spectrum:
     reorthonormalize_every: int | str = 1
     reorthonormalize_tolerance: float | None = None
     interval_counts: dict[int, int] | None = None
+    factorization: str | None = None
+    tangent_dtype: str | None = None
+    factorization_counts: dict[str, int] | None = None
     exponents: torch.Tensor = field(init=False)
     stderr: torch.Tensor = field(init=False)
 
@@ -165,7 +172,10 @@ class Spectrum:
 
     def _interval_attributes(self) -> dict:
         """The reorthonormalisation actually used, as NetCDF-safe attributes."""
-        attributes = {}
+        attributes = {name: value for name, value in (("factorization", self.factorization),
+                                                       ("tangent_dtype", self.tangent_dtype)) if value is not None}
+        if self.factorization_counts:
+            attributes["factorization_counts"] = " ".join(f"{name}:{count}" for name, count in self.factorization_counts.items())
         if self.reorthonormalize_tolerance is not None:
             attributes["reorthonormalize_tolerance"] = float(self.reorthonormalize_tolerance)
         if self.interval_counts:

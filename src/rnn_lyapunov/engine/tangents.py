@@ -25,11 +25,11 @@ FramePropagator = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[tor
 
 
 def jacobian_propagator(system) -> FramePropagator:
-    """Propagate the frame with the system's analytic Jacobian."""
+    """Propagate the frame with the system's analytic Jacobian (cast to the frame's dtype)."""
 
     def advance(state, x, frame):
         jacobian = system.jacobian(state, x)
-        return system.step(state, x), torch.bmm(jacobian, frame)
+        return system.step(state, x), torch.bmm(jacobian.to(frame.dtype), frame)
 
     return advance
 
