@@ -23,8 +23,8 @@ from rnn_lyapunov.errors import InputError
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 # Settings the spectrum command takes as flags, and those whose default there is "not set".
 SPECTRUM_FLAGS = ("spectrum.n_exponents", "spectrum.warmup_steps", "spectrum.steps", "spectrum.trajectories",
-                  "spectrum.reorthonormalize_every", "spectrum.record_every", "spectrum.lstm_state", "spectrum.units",
-                  "spectrum.dtype",
+                  "spectrum.reorthonormalize_every", "spectrum.factorization", "spectrum.tangent_dtype",
+                  "spectrum.record_every", "spectrum.lstm_state", "spectrum.units", "spectrum.dtype",
                   "device", "threads")
 SPECTRUM_UNSET = ("spectrum.trajectories", "spectrum.record_every", "threads")
 # Settings the train command takes as flags, overriding the config file.

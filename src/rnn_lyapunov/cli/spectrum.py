@@ -116,6 +116,7 @@ def _run(args, note) -> int:
     spectrum = lyapunov_spectrum(
         system, inputs.to(device=device, dtype=dtype), n_exponents=option["n_exponents"],
         warmup_steps=option["warmup_steps"], reorthonormalize_every=option["reorthonormalize_every"],
+        factorization=option["factorization"], tangent_dtype=option["tangent_dtype"],
         record_every=option["record_every"], progress=not args.quiet and sys.stderr.isatty())
 
     settings = {
@@ -124,6 +125,7 @@ def _run(args, note) -> int:
         "state_size": state_size, "inputs": source, "trajectories": int(inputs.shape[0]),
         "time_steps": int(inputs.shape[1]), "n_exponents": spectrum.n_exponents, "warmup_steps": option["warmup_steps"],
         "reorthonormalize_every": option["reorthonormalize_every"], "record_every": option["record_every"],
+        "factorization": spectrum.factorization, "tangent_dtype": spectrum.tangent_dtype,
         "dtype": option["dtype"], "units": option["units"], "lstm_state": option["lstm_state"], "seed": args.seed, "threads": args.threads,
     }
     dataset = spectrum.to_dataset(option["units"])  # attribute "steps": the averaged steps (after warm-up)

@@ -71,6 +71,9 @@ def _check_spectrum_schedule(spectrum: dict) -> None:
     check_spectrum_schedule(warmup_steps=spectrum["warmup_steps"], reorthonormalize_every=spectrum["reorthonormalize_every"],
                             record_every=spectrum["record_every"], time_steps=spectrum["steps"],
                             n_exponents=spectrum["n_exponents"])
+    if spectrum["tangent_dtype"] == "float32" and spectrum["dtype"] == "float64":
+        raise InputError("config key spectrum.tangent_dtype (float32) is narrower than spectrum.dtype (float64): the "
+                         "tangent frame must be at least as precise as the states; set it to float64 or auto.")
 
 
 def check_spectrum_schedule(**arguments) -> None:

@@ -131,6 +131,14 @@ SETTINGS: tuple[Setting, ...] = (
             "steps between QR decompositions; auto: the longest interval keeping every exponent within 1e-6 "
             "(float64) or 1e-4 (float32) nats per step of QR every step",
             run_id_label="qr", engine_argument="reorthonormalize_every"),
+    Setting("spectrum.factorization", {"enum": ["auto", "qr", "lu"]}, "auto",
+            "how the tangent frame is re-triangularised between averaging windows: qr (Householder), lu (the same "
+            "exponents, cheaper) or auto (lu for a frame of >= 32 columns and > 1/4 of the state on a float64 frame)",
+            run_id_label="", engine_argument="factorization"),
+    Setting("spectrum.tangent_dtype", {"enum": ["auto", "float32", "float64"]}, "auto",
+            "dtype of the tangent frame (the network runs in spectrum.dtype); auto: float64 for such a near-square "
+            "frame on the CPU, else spectrum.dtype",
+            run_id_label="", engine_argument="tangent_dtype"),
     Setting("spectrum.record_every", _OPTIONAL_POSITIVE_INT, 10,
             "store running estimates every R steps (a multiple of reorthonormalize_every); null: none",
             engine_argument="record_every", sweepable=False),

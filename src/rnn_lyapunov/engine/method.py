@@ -85,10 +85,14 @@ def resolve_method(system, inputs: torch.Tensor, n_exponents: int, tangent_size:
         chosen_dtype = torch.float64 if wider else inputs.dtype
     else:
         chosen_dtype = explicit_dtype
-        if chosen_dtype != inputs.dtype and not (chosen_dtype == torch.float64 and accepts_wider_tangents(system)):
+        if chosen_dtype == torch.float32 and inputs.dtype == torch.float64:
+            raise InputError("tangent_dtype torch.float32 is narrower than the float64 inputs: the tangent frame must be "
+                             "at least as precise as the states. Use tangent_dtype=torch.float64 or 'auto'.",
+                             arguments=("tangent_dtype",))
+        if chosen_dtype != inputs.dtype and not accepts_wider_tangents(system):
             raise InputError(
-                f"tangent_dtype {chosen_dtype} with {inputs.dtype} inputs needs a float32 state and a system whose "
-                f"tangent path accepts float64 tangents (a jacobian, or mixed_precision_tangents = True); "
+                f"tangent_dtype {chosen_dtype} with {inputs.dtype} inputs needs a system whose tangent path accepts "
+                f"tangents wider than its state (a jacobian, or mixed_precision_tangents = True); "
                 f"{type(system).__name__} has neither. Use tangent_dtype={inputs.dtype} or 'auto'.",
                 arguments=("tangent_dtype",))
     if factorization == AUTO:

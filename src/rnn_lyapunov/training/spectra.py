@@ -51,6 +51,7 @@ def compute_spectrum(core, inputs: torch.Tensor, spectrum_config: dict, logger=N
                 system, inputs.to(dtype), n_exponents=spectrum_config["n_exponents"],
                 warmup_steps=spectrum_config["warmup_steps"],
                 reorthonormalize_every=spectrum_config["reorthonormalize_every"],
+                factorization=spectrum_config["factorization"], tangent_dtype=spectrum_config["tangent_dtype"],
                 record_every=spectrum_config["record_every"])
         except NonFiniteStateError as error:
             if logger is not None:
