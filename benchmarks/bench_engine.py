@@ -4,11 +4,14 @@
     python benchmarks/bench_engine.py --quick    # smaller sizes, fewer steps
 
 For a random tanh RNN (W ~ N(0, g^2/N), g = 1.5, input size 8, batch 16) it reports:
-* the engine's time per step against (a) the naive baseline a user would write (per trajectory,
-  per step, torch.autograd.functional.jacobian then torch.linalg.qr; timed on fewer steps, per
-  step) and (b) the bare floor: only the batched matrix products and QRs of the same shapes;
-* the error of float32 and of reorthonormalize_every in {5, 10} against float64 every step;
-* peak resident memory of a fresh process at 1,000 vs 10,000 steps.
+* the engine's time per step, with its defaults (``factorization`` and ``tangent_dtype`` "auto",
+  QR or LU every step), against (a) the naive baseline a user would write (per trajectory, per
+  step, torch.autograd.functional.jacobian then torch.linalg.qr; timed on fewer steps, per step),
+  (b) the same engine with Householder QR in the inputs' dtype (the method before LU) and (c) the
+  bare floor: only the batched matrix products and the factorizations the engine chose (getrf for
+  LU, without unpacking P L; geqrf + orgqr for QR) of the same shapes and dtype;
+* the error of float32, of LU and of reorthonormalize_every in {5, 10} against float64 QR every step;
+* peak resident memory of a fresh process at 1,000 vs 10,000 steps (the LU path, "auto" interval).
 Times are medians of repeats; ratios compare numbers taken in the same run.
 """
 
@@ -25,6 +28,7 @@ import time
 import torch
 
 from rnn_lyapunov import lyapunov_spectrum
+from rnn_lyapunov.engine.factorizations import LUFactorization
 from rnn_lyapunov.engine.systems import TanhRNN
 
 BATCH = 16
@@ -41,19 +45,29 @@ def median_seconds(function, repeats: int) -> float:
     return statistics.median(times)
 
 
-def engine_seconds_per_step(rnn, inputs, n_exponents, repeats):
-    return median_seconds(lambda: lyapunov_spectrum(rnn, inputs, n_exponents=n_exponents), repeats) / inputs.shape[1]
+def engine_seconds_per_step(rnn, inputs, n_exponents, repeats, **options):
+    """(seconds per step, the Spectrum of the last run)."""
+    result = {}
+
+    def run():
+        result["spectrum"] = lyapunov_spectrum(rnn, inputs, n_exponents=n_exponents, **options)
+
+    return median_seconds(run, repeats) / inputs.shape[1], result["spectrum"]
 
 
-def floor_seconds_per_step(hidden_size, n_exponents, steps, dtype, repeats):
-    """Only the batched products J @ Q and the QRs of the same shapes, in a tight loop."""
+def floor_seconds_per_step(hidden_size, n_exponents, steps, dtype, repeats, factorization="qr"):
+    """Only the batched products J @ T and the bare factorizations of the same shapes, in a tight loop."""
     jacobians = torch.randn(BATCH, hidden_size, hidden_size, dtype=dtype) / hidden_size**0.5
     frame = torch.linalg.qr(torch.randn(BATCH, hidden_size, n_exponents, dtype=dtype))[0]
+    lu = LUFactorization()
 
     def loop():
         current = frame
         for _ in range(steps):
-            current = torch.linalg.qr(torch.bmm(jacobians, current))[0]
+            if factorization == "lu":
+                lu.factors(torch.bmm(jacobians, current))  # the frame stays as it is: no unpacking in the floor
+            else:
+                current = torch.linalg.qr(torch.bmm(jacobians, current))[0]
 
     return median_seconds(loop, repeats) / steps
 
@@ -82,14 +96,17 @@ def timing_table(hidden_sizes, steps, naive_steps, repeats):
             inputs = rnn.random_inputs(BATCH, steps, generator=torch.Generator().manual_seed(1), dtype=dtype)
             full_seconds = None
             for n_exponents in (hidden_size, hidden_size // 8):
-                engine = engine_seconds_per_step(rnn, inputs, n_exponents, repeats)
-                floor = floor_seconds_per_step(hidden_size, n_exponents, steps, dtype, repeats)
+                engine, spectrum = engine_seconds_per_step(rnn, inputs, n_exponents, repeats)
+                plain, _ = engine_seconds_per_step(rnn, inputs, n_exponents, repeats, factorization="qr", tangent_dtype=dtype)
+                tangent_dtype = getattr(torch, spectrum.tangent_dtype)
+                floor = floor_seconds_per_step(hidden_size, n_exponents, steps, tangent_dtype, repeats, spectrum.factorization)
                 naive = naive_seconds_per_step(rnn, inputs, n_exponents, naive_steps)
                 full_seconds = engine if n_exponents == hidden_size else full_seconds
                 rows.append({
                     "N": hidden_size, "dtype": str(dtype).removeprefix("torch."), "k": n_exponents,
-                    "engine_ms_per_step": 1e3 * engine, "floor_ms_per_step": 1e3 * floor,
-                    "naive_ms_per_step": 1e3 * naive, "speedup_vs_naive": naive / engine,
+                    "method": f"{spectrum.factorization}, {spectrum.tangent_dtype}",
+                    "engine_ms_per_step": 1e3 * engine, "plain_qr_ms_per_step": 1e3 * plain, "floor_ms_per_step": 1e3 * floor,
+                    "naive_ms_per_step": 1e3 * naive, "speedup_vs_naive": naive / engine, "speedup_vs_plain_qr": plain / engine,
                     "engine_over_floor": engine / floor, "cost_vs_full_spectrum": engine / full_seconds,
                 })
                 print(format_row(rows[-1]), flush=True)
@@ -97,28 +114,30 @@ def timing_table(hidden_sizes, steps, naive_steps, repeats):
 
 
 def format_row(row):
-    return (f"| {row['N']:4d} | {row['dtype']:7s} | {row['k']:4d} | {row['engine_ms_per_step']:9.3f} | "
-            f"{row['floor_ms_per_step']:9.3f} | {row['naive_ms_per_step']:10.2f} | {row['speedup_vs_naive']:8.1f}x | "
+    return (f"| {row['N']:4d} | {row['dtype']:7s} | {row['k']:4d} | {row['method']} | {row['engine_ms_per_step']:9.3f} | "
+            f"{row['plain_qr_ms_per_step']:9.3f} | {row['floor_ms_per_step']:9.3f} | {row['naive_ms_per_step']:10.2f} | "
+            f"{row['speedup_vs_plain_qr']:5.2f}x | {row['speedup_vs_naive']:8.1f}x | "
             f"{row['engine_over_floor']:6.2f}x | {row['cost_vs_full_spectrum']:5.2f}x |")
 
 
 def accuracy_table(hidden_size, steps):
     rnn = TanhRNN(hidden_size, INPUT_SIZE, gain=GAIN, seed=0)
     inputs = rnn.random_inputs(BATCH, steps, generator=torch.Generator().manual_seed(1))
-    reference = lyapunov_spectrum(rnn, inputs, warmup_steps=100).exponents
+    reference = lyapunov_spectrum(rnn, inputs, warmup_steps=100, factorization="qr").exponents
     rows = []
-    for dtype in (torch.float64, torch.float32):
-        for every in (1, 5, 10):
-            if dtype == torch.float64 and every == 1:
-                continue
-            result = lyapunov_spectrum(rnn, inputs.to(dtype), warmup_steps=100, reorthonormalize_every=every).exponents
-            error = (result - reference).abs()
-            top_half = error[: hidden_size // 2]
-            rows.append({"N": hidden_size, "dtype": str(dtype).removeprefix("torch."), "reorthonormalize_every": every,
-                         "max_abs_error_top_half": float(top_half.max()), "max_abs_error_all": float(error.max()),
-                         "largest_exponent_error": float(error[0])})
-            print(f"| {hidden_size:4d} | {rows[-1]['dtype']:7s} | {every:3d} | {rows[-1]['largest_exponent_error']:.2e} | "
-                  f"{rows[-1]['max_abs_error_top_half']:.2e} | {rows[-1]['max_abs_error_all']:.2e} |", flush=True)
+    cases = [(torch.float64, "lu", 1), (torch.float64, "qr", 5), (torch.float64, "qr", 10), (torch.float32, "qr", 1),
+             (torch.float32, "lu", 1), (torch.float32, "qr", 5), (torch.float32, "qr", 10)]
+    for dtype, factorization, every in cases:
+        result = lyapunov_spectrum(rnn, inputs.to(dtype), warmup_steps=100, reorthonormalize_every=every,
+                                   factorization=factorization, tangent_dtype=dtype).exponents
+        error = (result - reference).abs()
+        top_half = error[: hidden_size // 2]
+        rows.append({"N": hidden_size, "dtype": str(dtype).removeprefix("torch."), "factorization": factorization,
+                     "reorthonormalize_every": every, "max_abs_error_top_half": float(top_half.max()),
+                     "max_abs_error_all": float(error.max()), "largest_exponent_error": float(error[0])})
+        print(f"| {hidden_size:4d} | {rows[-1]['dtype']:7s} | {factorization} | {every:3d} | "
+              f"{rows[-1]['largest_exponent_error']:.2e} | {rows[-1]['max_abs_error_top_half']:.2e} | "
+              f"{rows[-1]['max_abs_error_all']:.2e} |", flush=True)
     return rows
 
 
@@ -129,7 +148,7 @@ from rnn_lyapunov.engine.systems import TanhRNN
 hidden_size, steps = int(sys.argv[1]), int(sys.argv[2])
 rnn = TanhRNN(hidden_size, 8, gain=1.5, seed=0)
 inputs = rnn.random_inputs(16, steps, generator=torch.Generator().manual_seed(1), dtype=torch.float32)
-lyapunov_spectrum(rnn, inputs)
+lyapunov_spectrum(rnn, inputs, reorthonormalize_every="auto")
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, inputs.numel() * inputs.element_size())
 """
 
@@ -155,17 +174,18 @@ def main(argv=None):
     hidden_sizes = args.hidden_sizes or ([64, 256] if args.quick else [64, 256, 512])
     steps = args.steps or (200 if args.quick else 1000)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, {steps} steps, tanh RNN gain {GAIN}\n")
-    print("| N | dtype | k | engine ms/step | floor ms/step | naive ms/step | engine vs naive | engine/floor | k vs full |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| N | dtype | k | engine: factorization, frame | engine ms/step | plain QR ms/step | floor ms/step | "
+          "naive ms/step | engine vs plain QR | engine vs naive | engine/floor | k vs full |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     timings = timing_table(hidden_sizes, steps, args.naive_steps, args.repeats)
     print("\nAccuracy against float64, QR every step (nats/step):\n")
-    print("| N | dtype | QR every | largest exponent | top half max | all max |")
-    print("|---|---|---|---|---|---|")
+    print("| N | dtype | factorization | every | largest exponent | top half max | all max |")
+    print("|---|---|---|---|---|---|---|")
     accuracy = accuracy_table(64, 2000 if not args.quick else 500) + accuracy_table(256, steps)
     memory_steps = (1000, 10000)
     memory = {str(s): peak_memory(256, s) for s in memory_steps}
     small, large = memory["1000"][0], memory["10000"][0]
-    print(f"\nPeak RSS, N=256 float32: {small / 2**20:.1f} MiB at 1,000 steps, {large / 2**20:.1f} MiB at 10,000 steps "
+    print(f"\nPeak RSS, N=256 float32 (float64 frame, LU, auto interval): {small / 2**20:.1f} MiB at 1,000 steps, {large / 2**20:.1f} MiB at 10,000 steps "
           f"(+{100 * (large - small) / small:.1f}%, of which inputs {(memory['10000'][1] - memory['1000'][1]) / 2**20:.1f} MiB)")
     if args.json:
         with open(args.json, "w") as handle:

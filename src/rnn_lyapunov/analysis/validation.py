@@ -68,8 +68,9 @@ def _tanh_precision(hidden_size, trajectories, steps, warmup_steps, gain, seed):
     spectra = np.empty((len(DTYPES), len(REORTHONORMALIZE_INTERVALS), hidden_size))
     for row, dtype in enumerate(DTYPES.values()):
         for column, interval in enumerate(REORTHONORMALIZE_INTERVALS):
+            # the frame in the same dtype, Householder QR: this panel is about that dtype's precision
             result = lyapunov_spectrum(system, inputs.to(dtype), warmup_steps=warmup_steps,
-                                       reorthonormalize_every=interval)
+                                       reorthonormalize_every=interval, factorization="qr", tangent_dtype=dtype)
             spectra[row, column] = result.exponents.numpy()
     reference = spectra[list(DTYPES).index("float64"), REORTHONORMALIZE_INTERVALS.index(1)]
     errors = np.abs(spectra - reference)  # (dtype, reorthonormalize_every, tanh_exponent)

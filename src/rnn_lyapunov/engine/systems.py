@@ -142,8 +142,11 @@ class TanhRNN:
     """A random vanilla RNN ``h' = tanh(W h + U x + b)``; state (batch, hidden_size).
 
     ``W`` has iid N(0, gain^2 / hidden_size) entries (chaotic for gain > 1 without input; Sompolinsky,
-    Crisanti & Sommers 1988), ``U`` iid N(0, 1 / input_size), ``b`` iid N(0, 0.01).
+    Crisanti & Sommers 1988), ``U`` iid N(0, 1 / input_size), ``b`` iid N(0, 0.01). Its tangents may be
+    float64 along a float32 state (``mixed_precision_tangents``).
     """
+
+    mixed_precision_tangents = True
 
     def __init__(self, hidden_size: int, input_size: int = 0, gain: float = 1.5, seed: int = 0):
         generator = torch.Generator().manual_seed(seed)
@@ -172,7 +175,7 @@ class TanhRNN:
     def step_with_tangents(self, state, x, tangents):
         """Next state (batch, hidden_size) and J @ tangents (batch, hidden_size, k) in one pass."""
         next_state = self.step(state, x)
-        recurrent = self._cast.get(state)["recurrent"]
+        recurrent = self._cast.get(tangents)["recurrent"]
         # W @ V for every trajectory at once; the per-trajectory Jacobian is never formed.
         return next_state, (1.0 - next_state**2).unsqueeze(-1) * torch.matmul(recurrent, tangents)
 
