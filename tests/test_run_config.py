@@ -44,6 +44,12 @@ def test_a_bad_value_is_reported_with_its_key_path_and_what_is_allowed(config, m
         validate_run_config(config)
 
 
+def test_a_tangent_frame_narrower_than_the_states_is_refused_with_the_config_key():
+    with pytest.raises(InputError, match=r"config key spectrum\.tangent_dtype float32 is narrower .*spectrum\.tangent_dtype float64"):
+        validate_run_config({"spectrum": {"dtype": "float64", "tangent_dtype": "float32"}})
+    validate_run_config({"spectrum": {"dtype": "float32", "tangent_dtype": "float64"}})  # wider is allowed
+
+
 def test_unknown_keys_are_listed_with_the_allowed_ones():
     with pytest.raises(InputError, match=r"unknown config key\(s\) optimiser; allowed keys: .*optimizer"):
         validate_run_config({"optimiser": "adam"})

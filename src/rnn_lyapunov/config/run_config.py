@@ -71,9 +71,13 @@ def _check_spectrum_schedule(spectrum: dict) -> None:
     check_spectrum_schedule(warmup_steps=spectrum["warmup_steps"], reorthonormalize_every=spectrum["reorthonormalize_every"],
                             record_every=spectrum["record_every"], time_steps=spectrum["steps"],
                             n_exponents=spectrum["n_exponents"])
-    if spectrum["tangent_dtype"] == "float32" and spectrum["dtype"] == "float64":
-        raise InputError("config key spectrum.tangent_dtype (float32) is narrower than spectrum.dtype (float64): the "
-                         "tangent frame must be at least as precise as the states; set it to float64 or auto.")
+    from rnn_lyapunov.engine.method import TANGENT_DTYPES, check_tangent_dtype_width
+
+    if spectrum["tangent_dtype"] in TANGENT_DTYPES:
+        try:
+            check_tangent_dtype_width(TANGENT_DTYPES[spectrum["tangent_dtype"]], TANGENT_DTYPES[spectrum["dtype"]])
+        except InputError as error:
+            raise restate(error) from None
 
 
 def check_spectrum_schedule(**arguments) -> None:

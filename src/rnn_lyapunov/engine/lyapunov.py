@@ -139,9 +139,11 @@ def lyapunov_spectrum(
             if time_index != next_qr:
                 continue  # no check between QRs: it would make the host wait for the device every step
             averaged_steps = time_index - warmup_steps + 1
+            last_step = time_index == time_steps - 1
+            record_step = (record_every is not None and averaged_steps > 0
+                           and (averaged_steps % record_every == 0 or last_step))
             # the ends of averaging windows take Householder QR: it folds the last LU frame's triangle into the sums
-            window_end = (averaged_steps == 0 or time_index == time_steps - 1
-                          or (record_every is not None and averaged_steps > 0 and averaged_steps % record_every == 0))
+            window_end = averaged_steps == 0 or last_step or record_step
             used = QR if window_end else schedule.factorization
             frame, log_growth = factorizations[used](frame)
             factorization_counts[used] += 1
@@ -160,7 +162,7 @@ def lyapunov_spectrum(
             if time_index < warmup_steps:
                 continue
             log_growth_sums += log_growth
-            if record_every is not None and (averaged_steps % record_every == 0 or time_index == time_steps - 1):
+            if record_step:
                 history.append((log_growth_sums / averaged_steps).cpu())
                 history_steps.append(averaged_steps)
 

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 import torch
 
 from rnn_lyapunov.engine.factorizations import FACTORIZATIONS, LU, QR
+from rnn_lyapunov.engine.schedule import AUTO
 from rnn_lyapunov.errors import InputError
 
-AUTO = "auto"
 # a frame is "square enough" for LU and a float64 frame when it has at least this many columns ...
 LU_MIN_COLUMNS = 32
 # ... and more than this fraction of the tangent dimension
@@ -74,6 +74,14 @@ def check_method_arguments(factorization, tangent_dtype) -> torch.dtype | None:
                      f"{tangent_dtype!r}", arguments=("tangent_dtype",))
 
 
+def check_tangent_dtype_width(tangent_dtype: torch.dtype, state_dtype: torch.dtype) -> None:
+    """Refuse a tangent frame narrower than the states (float32 tangents along float64 states)."""
+    if tangent_dtype == torch.float32 and state_dtype == torch.float64:
+        raise InputError("tangent_dtype float32 is narrower than the float64 inputs: the tangent frame must be at "
+                         "least as precise as the states. Use tangent_dtype float64 or 'auto'.",
+                         arguments=("tangent_dtype",))
+
+
 def resolve_method(system, inputs: torch.Tensor, n_exponents: int, tangent_size: int, *,
                    factorization: str = AUTO, tangent_dtype=None) -> Method:
     """The tangent dtype and factorization for this system, these inputs and this frame shape."""
@@ -85,10 +93,7 @@ def resolve_method(system, inputs: torch.Tensor, n_exponents: int, tangent_size:
         chosen_dtype = torch.float64 if wider else inputs.dtype
     else:
         chosen_dtype = explicit_dtype
-        if chosen_dtype == torch.float32 and inputs.dtype == torch.float64:
-            raise InputError("tangent_dtype torch.float32 is narrower than the float64 inputs: the tangent frame must be "
-                             "at least as precise as the states. Use tangent_dtype=torch.float64 or 'auto'.",
-                             arguments=("tangent_dtype",))
+        check_tangent_dtype_width(chosen_dtype, inputs.dtype)
         if chosen_dtype != inputs.dtype and not accepts_wider_tangents(system):
             raise InputError(
                 f"tangent_dtype {chosen_dtype} with {inputs.dtype} inputs needs a system whose tangent path accepts "
