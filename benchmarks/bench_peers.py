@@ -27,7 +27,7 @@ a float64 trajectory as the reference would measure that drift (1e-3 to 5e-2 nat
 from an untimed second call with ``save_states=True`` (checked to give the same exponents).
 
 Ours runs with its defaults and ``reorthonormalize_every="auto"`` (tolerance 1e-6 nats per step
-for a float64 frame, 1e-4 for float32): for these near-square frames on the CPU that means LU
+for a float64 network, 1e-4 for a float32 one, whatever the frame): for these near-square frames on the CPU that means LU
 between averaging windows and a float64 frame, also for the float32 networks (whose states stay
 float32; see ``rnn_lyapunov.engine.method``). The peers QR every step in the workload's dtype,
 their accurate setting. "floor" is only the batched J @ T products (in our frame's dtype, every
@@ -56,6 +56,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from rnn_lyapunov import from_torch, lyapunov_spectrum  # noqa: E402
+from rnn_lyapunov.devices import FLOAT_DTYPES  # noqa: E402
 from rnn_lyapunov.engine.factorizations import LUFactorization  # noqa: E402
 from rnn_lyapunov.engine.lyapunov import initial_frame  # noqa: E402
 
@@ -377,16 +378,24 @@ def compare(workload: Workload, *, batch: int, steps: int, rounds: int, slow_tra
                 times[name].append(elapsed / (tool.trajectories * steps))
     ours = tools["ours"].last["spectrum"]
     mean_interval = ours.mean_interval
-    tangent_dtype = {"float32": torch.float32, "float64": torch.float64}[ours.tangent_dtype]
+    tangent_dtype = FLOAT_DTYPES[ours.tangent_dtype]
     floor = statistics.median(floor_seconds(workload, batch, steps, max(1, round(mean_interval)), tangent_dtype,
                                             ours.factorization) for _ in range(max(1, rounds))) / (batch * steps)
     row = {"workload": workload.name, "mean_interval": mean_interval, "floor": floor,
-           "method": f"{ours.factorization}, {ours.tangent_dtype}"}
+           "method": f"{method_label(ours)}, {ours.tangent_dtype}"}
     trajectories = [tool.trajectory(states0[:tool.trajectories]) for tool in tools.values()]
     references = reference_exponents(workload, weights, trajectories, [tool.frame for tool in tools.values()])
     for name, reference in zip(tools, references):
         row[name] = {"seconds": statistics.median(times[name]), "errors": errors(outputs[name], reference)}
     return row
+
+
+def method_label(spectrum) -> str:
+    """"qr", or "lu" with the share of LU among the factorizations (the rest are QR)."""
+    if spectrum.factorization != "lu":
+        return spectrum.factorization
+    counts = spectrum.factorization_counts
+    return f"lu ({counts.get('lu', 0) / sum(counts.values()):.0%} LU)"
 
 
 def markdown(rows: list[dict], peers) -> str:
@@ -425,6 +434,8 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--slow-trajectories", type=int, default=2, help="trajectories for clvlib and lyapynov")
     parser.add_argument("--only", default=None, help="run only workloads whose name contains this text")
+    parser.add_argument("--peers", default=None,
+                        help="comma-separated peers to run (default: every installed one of lyapax, clvlib, lyapynov)")
     arguments = parser.parse_args(argv)
     torch.set_num_threads(THREADS)
     import jax
@@ -435,6 +446,13 @@ def main(argv=None) -> list[dict]:
         workloads = [workload for workload in workloads if arguments.only in workload.name]
     steps, batch, rounds = (20, 2, 1) if arguments.quick else (arguments.steps, arguments.batch, arguments.rounds)
     peers = available_peers()
+    if arguments.peers is not None:
+        asked = [name for name in arguments.peers.split(",") if name]
+        missing = [name for name in asked if name not in peers]
+        if missing:
+            parser.error(f"--peers {', '.join(missing)}: not installed (installed: {', '.join(peers) or 'none'}; "
+                         "pip install -e .[bench])")
+        peers = asked
     rows = []
     for workload in workloads:
         rows.append(compare(workload, batch=batch, steps=steps, rounds=rounds,

@@ -12,6 +12,7 @@ from torch import nn
 
 from rnn_lyapunov.architectures.base import RecurrentArchitecture
 from rnn_lyapunov.architectures.derivatives import sigmoid_derivative, tanh_derivative
+from rnn_lyapunov.architectures.layers import scaled_rows
 from rnn_lyapunov.architectures.registry import register_architecture
 
 
@@ -41,18 +42,26 @@ class GRU(RecurrentArchitecture):
         r, z = torch.sigmoid(pre_r), torch.sigmoid(pre_z)
         pre_n = input_n + r * hidden_n
         n = torch.tanh(pre_n)
+        size = self.hidden_size
+        slopes = {}  # made on the first call of tangent_map (training's step never calls it)
+
+        def slope(side: str) -> torch.Tensor:
+            """(batch, 1, 3 H): what a perturbation of each (r, z, n) part of P_i ("input") or P_h
+            ("hidden") adds to dh'; the two differ only in n, where r gates the hidden side."""
+            if not slopes:
+                candidate = (1 - z) * tanh_derivative(pre_n)
+                reset = candidate * hidden_n * sigmoid_derivative(pre_r)
+                update = (h - n) * sigmoid_derivative(pre_z)
+                slopes["input"] = torch.cat((reset, update, candidate), dim=1).unsqueeze(1)
+                slopes["hidden"] = torch.cat((reset, update, candidate * r), dim=1).unsqueeze(1)
+            return slopes[side]
 
         def tangent_map(input_rows, h_rows):
-            sides = [side.split(self.hidden_size, dim=-1)  # (r, z, n) parts of P_i and/or P_h
-                     for side in self.weight_rows(layer, input_rows, h_rows) if side is not None]
-            d_r = sigmoid_derivative(pre_r).unsqueeze(1) * sum(side[0] for side in sides)
-            d_z = sigmoid_derivative(pre_z).unsqueeze(1) * sum(side[1] for side in sides)
-            inner = hidden_n.unsqueeze(1) * d_r
-            if input_rows is not None:
-                inner = inner + sides[0][2]
-            if h_rows is not None:  # r gates only the hidden side
-                inner = inner + r.unsqueeze(1) * sides[-1][2]
-            d_h = (h - n).unsqueeze(1) * d_z + ((1 - z) * tanh_derivative(pre_n)).unsqueeze(1) * inner
-            return d_h if h_rows is None else d_h + z.unsqueeze(1) * h_rows
+            from_input, from_hidden = self.weight_rows(layer, input_rows, h_rows)  # fresh: scaled in place
+            scaled = [scaled_rows(rows, slope(side)) for rows, side in ((from_input, "input"), (from_hidden, "hidden"))
+                      if rows is not None]
+            total = scaled[0] if len(scaled) == 1 else scaled[0] + scaled[1]
+            d_h = total.unflatten(-1, (3, size)).sum(dim=-2)
+            return d_h if h_rows is None else d_h.addcmul_(z.unsqueeze(1), h_rows)
 
         return (1 - z) * n + z * h, tangent_map

@@ -13,6 +13,7 @@ from torch import nn
 from rnn_lyapunov.architectures.base import RecurrentArchitecture
 from rnn_lyapunov.architectures.derivatives import sigmoid_derivative, tanh_derivative
 from rnn_lyapunov.architectures.hidden_only import LSTM_STATES
+from rnn_lyapunov.architectures.layers import scaled_rows
 from rnn_lyapunov.architectures.registry import register_architecture
 from rnn_lyapunov.errors import InputError
 
@@ -31,8 +32,11 @@ class LSTM(RecurrentArchitecture):
     torch_module_type = nn.LSTM
     state_blocks_per_layer = 2
     gates_per_layer = 4
-    # forming J once beats pushing a full frame through the four gate blocks (benchmarks/bench_architectures.py)
+    # for a full frame, forming J's h rows once beats pushing the frame through the four gate blocks,
+    # and c moves the state through no weights (dc' = f dc, dh' = o tanh'(c') dc'): its rows are pushed
+    # (benchmarks/bench_architectures.py)
     form_jacobian_for_full_frame = True
+    blocks_moved_without_weights = (1,)
     mixed_precision_tangents = True
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
@@ -55,17 +59,29 @@ class LSTM(RecurrentArchitecture):
         i, f, g, o = pre_i.sigmoid(), pre_f.sigmoid(), pre_g.tanh(), pre_o.sigmoid()
         c_new = f * c + i * g
         tanh_c = c_new.tanh()
+        size = self.hidden_size
+        slopes = {}  # made on the first call of tangent_map (training's step never calls it)
+
+        def slope(name: str) -> torch.Tensor:
+            """(batch, 1, ...): "gates" (4 H), what a perturbation of each pre-activation adds to dc' (i, f, g)
+            or directly to dh' (o); "cell", o tanh'(c'); "forget", f."""
+            if not slopes:
+                slopes["gates"] = torch.cat((g * sigmoid_derivative(pre_i), c * sigmoid_derivative(pre_f),
+                                             i * tanh_derivative(pre_g), tanh_c * sigmoid_derivative(pre_o)),
+                                            dim=1).unsqueeze(1)
+                slopes["cell"] = (o * tanh_derivative(c_new)).unsqueeze(1)
+                slopes["forget"] = f.unsqueeze(1)
+            return slopes[name]
 
         def tangent_map(input_rows, h_rows, c_rows):
-            d_c = 0 if c_rows is None else f.unsqueeze(1) * c_rows
-            d_h = 0
-            d_pre = self.pre_activation_rows(layer, input_rows, h_rows)
-            if d_pre is not None:  # perturbing c alone leaves the gates alone
-                d_i, d_f, d_g, d_o = d_pre.split(self.hidden_size, dim=-1)
-                d_c = d_c + (g * sigmoid_derivative(pre_i)).unsqueeze(1) * d_i
-                d_c = d_c + (c * sigmoid_derivative(pre_f)).unsqueeze(1) * d_f
-                d_c = d_c + (i * tanh_derivative(pre_g)).unsqueeze(1) * d_g
-                d_h = (tanh_c * sigmoid_derivative(pre_o)).unsqueeze(1) * d_o
-            return d_h + (o * tanh_derivative(c_new)).unsqueeze(1) * d_c, d_c
+            d_pre = self.pre_activation_rows(layer, input_rows, h_rows)  # a fresh tensor: scaled in place
+            if d_pre is None:  # perturbing c alone leaves the gates alone
+                d_c = slope("forget") * c_rows
+                return slope("cell") * d_c, d_c
+            scaled = scaled_rows(d_pre, slope("gates"))
+            d_c = scaled[..., :3 * size].unflatten(-1, (3, size)).sum(dim=-2)
+            if c_rows is not None:
+                d_c.addcmul_(slope("forget"), c_rows)
+            return scaled[..., 3 * size:].addcmul_(slope("cell"), d_c), d_c
 
         return (o * tanh_c, c_new), tangent_map

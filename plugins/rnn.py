@@ -8,6 +8,7 @@ from torch import nn
 
 from rnn_lyapunov.architectures.base import RecurrentArchitecture
 from rnn_lyapunov.architectures.derivatives import tanh_derivative
+from rnn_lyapunov.architectures.layers import scaled_rows
 from rnn_lyapunov.architectures.registry import register_architecture
 from rnn_lyapunov.errors import InputError
 
@@ -40,9 +41,6 @@ class ElmanRNN(RecurrentArchitecture):
 
         def tangent_map(input_rows, h_rows):  # relu'(0) = 0, as in autograd
             slope = tanh_derivative(pre_activation) if self.nonlinearity == "tanh" else (pre_activation > 0).to(h_new.dtype)
-            rows, slope = self.pre_activation_rows(layer, input_rows, h_rows), slope.unsqueeze(1)
-            # in place when the shapes allow (the rows are a fresh product, and a second frame-sized
-            # tensor per step costs page faults); batch-free identity rows (1, n, n) broadcast instead
-            return rows.mul_(slope) if rows.shape[0] == slope.shape[0] else rows * slope
+            return scaled_rows(self.pre_activation_rows(layer, input_rows, h_rows), slope.unsqueeze(1))
 
         return h_new, tangent_map

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from rnn_lyapunov import lyapunov_spectrum
+from rnn_lyapunov import from_torch, lyapunov_spectrum
 from rnn_lyapunov.engine.systems import GaussianProductMap, LinearMap, TanhRNN
 from rnn_lyapunov.errors import InputError
 
@@ -139,3 +139,17 @@ def test_any_record_every_is_allowed_with_auto():
     spectrum = lyapunov_spectrum(rnn, torch.zeros(1, 21, 0, dtype=torch.float64), reorthonormalize_every="auto",
                                  record_every=7)
     assert spectrum.history_steps.tolist() == [7, 14, 21]
+
+
+def test_the_default_tolerance_follows_the_states_dtype_not_the_frames():
+    """A float32 LSTM gets a float64 frame but float32's tolerance, and stays within it of QR every step."""
+    torch.manual_seed(0)
+    module = torch.nn.LSTM(3, 32).requires_grad_(False)
+    system = from_torch(module)  # (h, c): 64 exponents, LU
+    inputs = torch.randn(4, 150, 3)
+    auto = lyapunov_spectrum(system, inputs, warmup_steps=10, reorthonormalize_every="auto")
+    assert (auto.factorization, auto.tangent_dtype, auto.reorthonormalize_tolerance) == ("lu", "float64", 1e-4)
+    every_step = lyapunov_spectrum(system, inputs, warmup_steps=10, factorization="qr", tangent_dtype=torch.float64)
+    assert (auto.per_trajectory - every_step.per_trajectory).abs().max() <= 1e-4
+    in_float64 = lyapunov_spectrum(from_torch(module.double()), inputs.double(), reorthonormalize_every="auto")
+    assert in_float64.reorthonormalize_tolerance == 1e-6

@@ -82,11 +82,13 @@ def test_non_normal_linear_map_with_lu_has_log_abs_eigenvalues():
 
 
 def test_gaussian_products_with_lu_match_newman():
-    n = 40  # wide enough for "auto" to choose LU
+    n = 64  # wide enough for "auto" to choose LU
     product_map = GaussianProductMap(n)
     inputs = product_map.random_inputs(8, 600, generator=torch.Generator().manual_seed(2))
     spectrum = lyapunov_spectrum(product_map, inputs, warmup_steps=20)
     assert spectrum.factorization == "lu"
+    householder_only = lyapunov_spectrum(product_map, inputs, warmup_steps=20, factorization="qr")
+    assert torch.allclose(spectrum.per_trajectory, householder_only.per_trajectory, rtol=0, atol=1e-11)
     deviation = (spectrum.exponents - product_map.exact_exponents()).abs() / spectrum.stderr
     assert float(deviation.max()) < 4.0
 
@@ -117,8 +119,10 @@ def test_auto_chooses_lu_and_a_float64_frame_for_a_near_square_float32_frame():
     system = from_torch(lstm)
     inputs = torch.randn(2, 30, 2)
     full = resolve_method(system, inputs, n_exponents=48, tangent_size=48)
+    small = resolve_method(system, inputs, n_exponents=32, tangent_size=48)  # below 48 columns QR is faster
     thin = resolve_method(system, inputs, n_exponents=8, tangent_size=48)
     assert (full.factorization, full.tangent_dtype) == ("lu", torch.float64)
+    assert (small.factorization, small.tangent_dtype) == ("qr", torch.float64)
     assert (thin.factorization, thin.tangent_dtype) == ("qr", torch.float32)
     spectrum = lyapunov_spectrum(system, inputs)
     assert (spectrum.factorization, spectrum.tangent_dtype) == ("lu", "float64")
@@ -198,9 +202,9 @@ def test_bad_method_arguments_are_refused_with_the_fix(arguments, message):
 
 
 def test_the_method_used_is_in_the_dataset_attributes():
-    attributes = lyapunov_spectrum(TanhRNN(40), autonomous(2, 30)).to_dataset().attrs
+    attributes = lyapunov_spectrum(TanhRNN(48), autonomous(2, 30)).to_dataset().attrs
     assert attributes["factorization"] == "lu" and attributes["tangent_dtype"] == "float64"
-    attributes = lyapunov_spectrum(TanhRNN(40), autonomous(2, 30), n_exponents=4).to_dataset().attrs
+    attributes = lyapunov_spectrum(TanhRNN(48), autonomous(2, 30), n_exponents=4).to_dataset().attrs
     assert attributes["factorization"] == "qr"
 
 

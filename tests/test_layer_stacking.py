@@ -104,10 +104,15 @@ def test_a_cell_only_plugin_gets_the_autograd_spectrum_through_the_engine_with_t
     torch.testing.assert_close(spectrum.per_trajectory, expected, atol=1e-10, rtol=0)
 
 
+@pytest.mark.parametrize("moved_without_weights", [(), (1,)], ids=["all-formed", "c-pushed"])
 @pytest.mark.parametrize("full_frame", [False, True])
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
-def test_a_plugin_with_a_tangent_map_gets_the_autograd_jacobian(num_layers, full_frame, monkeypatch):
+def test_a_plugin_with_a_tangent_map_gets_the_autograd_jacobian(num_layers, full_frame, moved_without_weights,
+                                                                monkeypatch):
+    """c moves the toy's state through no weights (dh' = 0.3 dc, dc' = sigmoid(h) dc): with one layer
+    and a full frame, "c-pushed" forms only J's h rows (layers._partly_formed_step)."""
     monkeypatch.setattr(LinearisedGatedLeak, "form_jacobian_for_full_frame", full_frame)
+    monkeypatch.setattr(LinearisedGatedLeak, "blocks_moved_without_weights", moved_without_weights)
     core = _toy(LinearisedGatedLeak, num_layers)
     state, x = _state_and_input(core)
     assert check_jacobian(core, state, x, atol=1e-12) <= 1e-12  # jacobian and step_with_tangents (3 tangents)

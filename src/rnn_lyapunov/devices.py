@@ -1,4 +1,4 @@
-"""Choosing the compute device: CUDA when present, the CPU otherwise."""
+"""Choosing the compute device (CUDA when present, the CPU otherwise) and the floating-point dtypes by name."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import torch
 from rnn_lyapunov.errors import InputError
 
 ALLOWED_DEVICES = ("auto", "cpu", "cuda")
+# the dtypes a setting may name (spectrum.dtype, spectrum.tangent_dtype, --dtype)
+FLOAT_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def resolve_device(requested: str = "auto") -> torch.device:

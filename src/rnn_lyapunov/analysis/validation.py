@@ -27,13 +27,13 @@ import torch
 import xarray as xr
 from scipy.special import digamma
 
+from rnn_lyapunov.devices import FLOAT_DTYPES
 from rnn_lyapunov.engine.lyapunov import lyapunov_spectrum
 from rnn_lyapunov.errors import InputError
 from rnn_lyapunov.engine.systems import GaussianProductMap, HenonMap, LogisticMap, TanhRNN
 
 UNITS = "nats per time step"
 HENON_REFERENCE = (0.41922, -1.62319)
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 REORTHONORMALIZE_INTERVALS = (1, 5, 10)
 
 
@@ -65,14 +65,14 @@ def _tanh_precision(hidden_size, trajectories, steps, warmup_steps, gain, seed):
     system = TanhRNN(hidden_size, input_size=1, gain=gain, seed=seed)
     generator = torch.Generator().manual_seed(seed)
     inputs = system.random_inputs(trajectories, steps, generator=generator)
-    spectra = np.empty((len(DTYPES), len(REORTHONORMALIZE_INTERVALS), hidden_size))
-    for row, dtype in enumerate(DTYPES.values()):
+    spectra = np.empty((len(FLOAT_DTYPES), len(REORTHONORMALIZE_INTERVALS), hidden_size))
+    for row, dtype in enumerate(FLOAT_DTYPES.values()):
         for column, interval in enumerate(REORTHONORMALIZE_INTERVALS):
             # the frame in the same dtype, Householder QR: this panel is about that dtype's precision
             result = lyapunov_spectrum(system, inputs.to(dtype), warmup_steps=warmup_steps,
                                        reorthonormalize_every=interval, factorization="qr", tangent_dtype=dtype)
             spectra[row, column] = result.exponents.numpy()
-    reference = spectra[list(DTYPES).index("float64"), REORTHONORMALIZE_INTERVALS.index(1)]
+    reference = spectra[list(FLOAT_DTYPES).index("float64"), REORTHONORMALIZE_INTERVALS.index(1)]
     errors = np.abs(spectra - reference)  # (dtype, reorthonormalize_every, tanh_exponent)
     return {
         "tanh_exponents": (("dtype", "reorthonormalize_every", "tanh_exponent"), spectra, {"units": UNITS}),
@@ -134,7 +134,7 @@ def compute_validation(
         "gaussian_exponent": np.arange(1, gaussian_size + 1),
         "tanh_exponent": np.arange(1, tanh_hidden_size + 1),
         "step": henon.history_steps.numpy(),
-        "dtype": list(DTYPES),
+        "dtype": list(FLOAT_DTYPES),
         "reorthonormalize_every": list(REORTHONORMALIZE_INTERVALS),
     }
     attributes = {

@@ -76,6 +76,9 @@ class RecurrentArchitecture(nn.Module):
         gates_per_layer: row blocks of the torch-style weight matrices, or None (plugin's own).
         recurrent_weight_prefixes: names of the recurrent weights that ``init="orthogonal"`` sets.
         form_jacobian_for_full_frame: form J once when asked for >= state_size tangents.
+        blocks_moved_without_weights: indices of the state blocks whose perturbations reach the new
+            state through no weight product (the LSTM's c); with ``form_jacobian_for_full_frame``
+            and one layer, their part of J is applied elementwise instead of being formed.
         mixed_precision_tangents: the tangent map accepts float64 perturbation rows along a float32
             state, so the engine may carry the frame in float64 (:mod:`rnn_lyapunov.engine.method`).
             True when the map only multiplies the rows by the layer's own tensors and perturbs the
@@ -89,6 +92,7 @@ class RecurrentArchitecture(nn.Module):
     gates_per_layer: ClassVar[int | None] = 1
     recurrent_weight_prefixes: ClassVar[tuple[str, ...]] = ("weight_hh",)
     form_jacobian_for_full_frame: ClassVar[bool] = False
+    blocks_moved_without_weights: ClassVar[tuple[int, ...]] = ()
     mixed_precision_tangents: ClassVar[bool] = False
     architecture_name: ClassVar[str | None] = None  # set by @register_architecture
     linearised_cell: ClassVar[Callable | None] = None

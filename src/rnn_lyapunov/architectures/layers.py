@@ -22,6 +22,15 @@ import torch
 from rnn_lyapunov.errors import InputError
 
 
+def scaled_rows(fresh_rows: torch.Tensor, slopes: torch.Tensor) -> torch.Tensor:
+    """``fresh_rows * slopes`` for rows (batch or 1, k, m) made by the caller and slopes (batch, 1, m):
+    in place when the shapes allow (a second frame-sized tensor per step costs page faults);
+    batch-free identity rows (1, k, m) broadcast to a new tensor instead."""
+    if fresh_rows.shape[0] == slopes.shape[0]:
+        return fresh_rows.mul_(slopes)
+    return fresh_rows * slopes
+
+
 def _as_blocks(core, result, what: str = "cell") -> tuple:
     blocks = (result,) if isinstance(result, torch.Tensor) else tuple(result)
     if len(blocks) != core.state_blocks_per_layer:
@@ -92,11 +101,14 @@ def stacked_step_with_tangents(core, state: torch.Tensor, x: torch.Tensor, tange
 
     The tangents may be float64 along a float32 state (the tangent maps promote; ``weight_rows``
     casts the weights). With ``form_jacobian_for_full_frame`` and k >= state_size, J is formed once and applied as
-    (V^T J^T)^T (both factors contiguous); otherwise the tangents are pushed through the tangent
-    maps as rows, J never formed. The result is a transposed view either way: the column-major
+    (V^T J^T)^T (both factors contiguous), except the rows of ``blocks_moved_without_weights`` in a
+    one-layer core (:func:`_partly_formed_step`); otherwise the tangents are pushed through the
+    tangent maps as rows, J never formed. The result is a transposed view either way: the column-major
     layout that the engine's QR works in.
     """
     if core.form_jacobian_for_full_frame and tangents.shape[2] >= core.state_size:
+        if core.num_layers == 1 and core.blocks_moved_without_weights:
+            return _partly_formed_step(core, state, x, tangents)
         next_state, transposed = step_and_transposed_jacobian(core, state, x, tangents.dtype)
         return next_state, torch.bmm(tangents.transpose(1, 2), transposed).transpose(1, 2)
     size, count = core.hidden_size, core.state_blocks_per_layer
@@ -111,3 +123,28 @@ def stacked_step_with_tangents(core, state: torch.Tensor, x: torch.Tensor, tange
         new_rows.extend(rows)
         layer_input, input_rows = blocks[0], rows[0]
     return _joined(new_blocks, 1), _joined(new_rows, 2).transpose(1, 2)
+
+
+def _partly_formed_step(core, state: torch.Tensor, x: torch.Tensor, tangents: torch.Tensor):
+    """``stacked_step_with_tangents`` of a one-layer core for a full frame (batch, n, k), n = state_size.
+
+    The rows of J^T for the blocks in ``blocks_moved_without_weights`` (the LSTM's c: dc' = f dc,
+    dh' = o tanh'(c') dc') are diagonal, so a formed J would spend half of its product on zeros:
+    those blocks' rows of the frame go through the tangent map (elementwise), and only the rows of
+    J^T for the other blocks are formed, (batch, hidden_size, n) each, and applied by one product.
+    """
+    size, count = core.hidden_size, core.state_blocks_per_layer
+    blocks, tangent_map = core.linearised_cell(0, x, *state.split(size, dim=1))
+    frame_rows = tangents.transpose(1, 2).split(size, dim=2)  # (batch, k, size) per block
+    without_weights = core.blocks_moved_without_weights
+    pushed = tangent_map(None, *(rows if index in without_weights else None for index, rows in enumerate(frame_rows)))
+    next_rows = _joined(list(_as_blocks(core, pushed, "linearised_cell's tangent_map")), 2)
+    identity = torch.eye(size, dtype=tangents.dtype, device=tangents.device).unsqueeze(0)
+    absent = (None,) * count
+    for index in range(count):
+        if index in without_weights:
+            continue
+        formed = tangent_map(None, *absent[:index], identity, *absent[index + 1:])
+        transposed_rows = _joined(list(_as_blocks(core, formed, "linearised_cell's tangent_map")), 2)
+        next_rows = next_rows.baddbmm_(frame_rows[index], transposed_rows)
+    return _joined(list(_as_blocks(core, blocks, "linearised_cell")), 1), next_rows.transpose(1, 2)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from rnn_lyapunov.devices import FLOAT_DTYPES
 from rnn_lyapunov.errors import InputError
 
 DEFAULT_DATA_ROOT = Path("results") / "data"
@@ -111,7 +112,7 @@ def _run(args, note) -> int:
     except InputError as error:
         raise restate(error, as_flags=True) from None
 
-    dtype = torch.float64 if option["dtype"] == "float64" else torch.float32
+    dtype = FLOAT_DTYPES[option["dtype"]]
     model.to(device=device, dtype=dtype).requires_grad_(False)  # the system shares the model's parameters
     spectrum = lyapunov_spectrum(
         system, inputs.to(device=device, dtype=dtype), n_exponents=option["n_exponents"],

@@ -71,11 +71,12 @@ def _check_spectrum_schedule(spectrum: dict) -> None:
     check_spectrum_schedule(warmup_steps=spectrum["warmup_steps"], reorthonormalize_every=spectrum["reorthonormalize_every"],
                             record_every=spectrum["record_every"], time_steps=spectrum["steps"],
                             n_exponents=spectrum["n_exponents"])
-    from rnn_lyapunov.engine.method import TANGENT_DTYPES, check_tangent_dtype_width
+    from rnn_lyapunov.devices import FLOAT_DTYPES
+    from rnn_lyapunov.engine.method import check_tangent_dtype_width
 
-    if spectrum["tangent_dtype"] in TANGENT_DTYPES:
+    if spectrum["tangent_dtype"] in FLOAT_DTYPES:
         try:
-            check_tangent_dtype_width(TANGENT_DTYPES[spectrum["tangent_dtype"]], TANGENT_DTYPES[spectrum["dtype"]])
+            check_tangent_dtype_width(FLOAT_DTYPES[spectrum["tangent_dtype"]], FLOAT_DTYPES[spectrum["dtype"]])
         except InputError as error:
             raise restate(error) from None
 

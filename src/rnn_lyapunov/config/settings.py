@@ -133,7 +133,7 @@ SETTINGS: tuple[Setting, ...] = (
             run_id_label="qr", engine_argument="reorthonormalize_every"),
     Setting("spectrum.factorization", {"enum": ["auto", "qr", "lu"]}, "auto",
             "how the tangent frame is re-triangularised between averaging windows: qr (Householder), lu (the same "
-            "exponents, cheaper) or auto (lu for a frame of >= 32 columns and > 1/4 of the state on a float64 frame)",
+            "exponents, cheaper) or auto (lu for a frame of >= 48 columns and > 1/4 of the state on a float64 frame)",
             run_id_label="", engine_argument="factorization"),
     Setting("spectrum.tangent_dtype", {"enum": ["auto", "float32", "float64"]}, "auto",
             "dtype of the tangent frame (the network runs in spectrum.dtype); auto: float64 for such a near-square "

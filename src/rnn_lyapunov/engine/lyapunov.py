@@ -74,11 +74,12 @@ def lyapunov_spectrum(
             the measured spread of the spectrum and the dtype's precision (see
             :mod:`rnn_lyapunov.engine.schedule`); ``Spectrum.interval_counts`` reports the intervals used.
         reorthonormalize_tolerance: with ``"auto"``, that relative error: each exponent then stays
-            within this many nats per step of QR-every-step (default 1e-6 for a float64 tangent
-            frame, 1e-4 for float32). Not allowed with an int ``reorthonormalize_every``.
+            within this many nats per step of QR-every-step (default 1e-6 for float64 inputs, 1e-4
+            for float32 inputs, whatever the frame's dtype: the states' own roundoff moves a float32
+            network's exponents by more). Not allowed with an int ``reorthonormalize_every``.
         factorization: how the frame is re-triangularised between the ends of averaging windows:
             ``"qr"`` (Householder), ``"lu"`` (partial pivoting; the same exponents, cheaper, a little
-            more roundoff) or ``"auto"`` (LU for a float64 frame of at least 32 columns and more than a
+            more roundoff) or ``"auto"`` (LU for a float64 frame of at least 48 columns and more than a
             quarter of the tangent dimension, QR otherwise). The end of warm-up, every record step
             and the last step are always Householder QR. See :mod:`rnn_lyapunov.engine.method`.
         tangent_dtype: dtype of the tangent frame: ``"auto"`` (the inputs' dtype, except float64
@@ -113,7 +114,7 @@ def lyapunov_spectrum(
                             tangent_dtype=tangent_dtype)
     state = initial_state_of(system, initial_state, batch, inputs)
     schedule = schedule_for(reorthonormalize_every, reorthonormalize_tolerance, method.tangent_dtype,
-                            method.factorization, tangent_size)
+                            method.factorization, tangent_size, state_dtype=inputs.dtype)
     factorizations = {QR: householder, LU: LUFactorization()} if method.factorization == LU else {QR: householder}
     factorization_counts = {name: 0 for name in factorizations}
 

@@ -5,12 +5,13 @@ the reference machine (README, "Performance"):
 
 * a frame that is square or nearly so (``n_exponents >= 32`` and more than a quarter of the
   tangent dimension) spends most of its time re-triangularising, which is 2-4x cheaper by LU than by
-  Householder QR (:mod:`~rnn_lyapunov.engine.factorizations`). LU's roundoff is larger by a factor
-  of up to the dimension, harmless in float64 (within 2e-9 of QR every step on RNN, LSTM and GRU
-  frames) but not in float32, so such a frame is carried in float64 whenever that is cheap: on the
-  CPU, float64 arithmetic costs at most about twice float32, and a float64 frame also lets the
-  adaptive interval grow. A float32 network then runs in float32 (its trajectory is exactly the
-  float32 one) while its tangents are pushed in float64;
+  Householder QR from 64 columns on (:mod:`~rnn_lyapunov.engine.factorizations`; at 32 columns the
+  replay of LU's row swaps costs more than it saves: QR was 10-14 % faster there, so LU starts at
+  48). LU's roundoff is larger by a factor of up to the dimension, harmless in float64 (within 2e-9
+  of QR every step on RNN, LSTM and GRU frames) but not in float32, so such a frame is carried in
+  float64 whenever that is cheap: on the CPU, float64 arithmetic costs at most about twice float32,
+  and a float64 frame also lets the adaptive interval grow. A float32 network then runs in float32
+  (its trajectory is exactly the float32 one) while its tangents are pushed in float64;
 * a thin frame (a few exponents of a large network) is bound by pushing the tangents through the
   network, which float64 would slow down, and its QR is cheap: it stays in the inputs' dtype with
   Householder QR;
@@ -28,15 +29,16 @@ from dataclasses import dataclass
 
 import torch
 
+from rnn_lyapunov.devices import FLOAT_DTYPES
 from rnn_lyapunov.engine.factorizations import FACTORIZATIONS, LU, QR
 from rnn_lyapunov.engine.schedule import AUTO
 from rnn_lyapunov.errors import InputError
 
-# a frame is "square enough" for LU and a float64 frame when it has at least this many columns ...
-LU_MIN_COLUMNS = 32
-# ... and more than this fraction of the tangent dimension
-LU_MIN_FRACTION = 0.25
-TANGENT_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# a frame is "square enough" for a float64 frame when it has at least this many columns ...
+SQUARE_MIN_COLUMNS = 32
+# ... and more than this fraction of the tangent dimension; LU pays from this many columns
+SQUARE_MIN_FRACTION = 0.25
+LU_MIN_COLUMNS = 48
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ def accepts_wider_tangents(system) -> bool:
 
 def frame_bound(n_exponents: int, tangent_size: int) -> bool:
     """Whether re-triangularising, not propagating, dominates the cost of a frame of this shape."""
-    return n_exponents >= LU_MIN_COLUMNS and n_exponents > LU_MIN_FRACTION * tangent_size
+    return n_exponents >= SQUARE_MIN_COLUMNS and n_exponents > SQUARE_MIN_FRACTION * tangent_size
 
 
 def check_method_arguments(factorization, tangent_dtype) -> torch.dtype | None:
@@ -66,9 +68,9 @@ def check_method_arguments(factorization, tangent_dtype) -> torch.dtype | None:
                          arguments=("factorization",))
     if tangent_dtype is None or tangent_dtype == AUTO:
         return None
-    if isinstance(tangent_dtype, str) and tangent_dtype in TANGENT_DTYPES:
-        return TANGENT_DTYPES[tangent_dtype]
-    if tangent_dtype in TANGENT_DTYPES.values():
+    if isinstance(tangent_dtype, str) and tangent_dtype in FLOAT_DTYPES:
+        return FLOAT_DTYPES[tangent_dtype]
+    if tangent_dtype in FLOAT_DTYPES.values():
         return tangent_dtype
     raise InputError(f"tangent_dtype must be 'auto', 'float32', 'float64', torch.float32 or torch.float64; got "
                      f"{tangent_dtype!r}", arguments=("tangent_dtype",))
@@ -101,5 +103,5 @@ def resolve_method(system, inputs: torch.Tensor, n_exponents: int, tangent_size:
                 f"{type(system).__name__} has neither. Use tangent_dtype={inputs.dtype} or 'auto'.",
                 arguments=("tangent_dtype",))
     if factorization == AUTO:
-        factorization = LU if chosen_dtype == torch.float64 and square_enough else QR
+        factorization = LU if chosen_dtype == torch.float64 and square_enough and n_exponents >= LU_MIN_COLUMNS else QR
     return Method(tangent_dtype=chosen_dtype, factorization=factorization)

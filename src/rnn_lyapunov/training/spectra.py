@@ -8,6 +8,7 @@ import warnings
 
 import torch
 
+from rnn_lyapunov.devices import FLOAT_DTYPES
 from rnn_lyapunov.errors import InputError, NonFiniteStateError
 
 
@@ -42,7 +43,7 @@ def compute_spectrum(core, inputs: torch.Tensor, spectrum_config: dict, logger=N
     from rnn_lyapunov.architectures.hidden_only import spectrum_system
     from rnn_lyapunov.engine.lyapunov import lyapunov_spectrum
 
-    dtype = torch.float64 if spectrum_config["dtype"] == "float64" else torch.float32
+    dtype = FLOAT_DTYPES[spectrum_config["dtype"]]
     system = spectrum_system(copy.deepcopy(core).to(dtype).requires_grad_(False), spectrum_config["lstm_state"])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
