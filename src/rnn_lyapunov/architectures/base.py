@@ -75,7 +75,8 @@ class RecurrentArchitecture(nn.Module):
         state_blocks_per_layer: hidden_size-long vectors per layer in the state (2 for ``[h, c]``).
         gates_per_layer: row blocks of the torch-style weight matrices, or None (plugin's own).
         recurrent_weight_prefixes: names of the recurrent weights that ``init="orthogonal"`` sets.
-        form_jacobian_for_full_frame: form J once when asked for >= state_size tangents.
+        form_jacobian_for_full_frame: form J once when asked for >= state_size tangents (from a state
+            of ``layers.FORM_JACOBIAN_MIN_STATE_SIZE`` on).
         blocks_moved_without_weights: indices of the state blocks whose perturbations reach the new
             state through no weight product (the LSTM's c); with ``form_jacobian_for_full_frame``
             and one layer, their part of J is applied elementwise instead of being formed.

@@ -21,6 +21,10 @@ import torch
 
 from rnn_lyapunov.errors import InputError
 
+# below this state size, forming J costs more than it saves: pushing a full frame was 10 % faster for a
+# 32-unit GRU, forming 20 % faster from 64 units (batch 8, float64, one thread; benchmarks/bench_architectures.py)
+FORM_JACOBIAN_MIN_STATE_SIZE = 64
+
 
 def scaled_rows(fresh_rows: torch.Tensor, slopes: torch.Tensor) -> torch.Tensor:
     """``fresh_rows * slopes`` for rows (batch or 1, k, m) made by the caller and slopes (batch, 1, m):
@@ -100,13 +104,15 @@ def stacked_step_with_tangents(core, state: torch.Tensor, x: torch.Tensor, tange
     """``(step(state, x), J @ tangents)`` for tangents (batch, state_size, k).
 
     The tangents may be float64 along a float32 state (the tangent maps promote; ``weight_rows``
-    casts the weights). With ``form_jacobian_for_full_frame`` and k >= state_size, J is formed once and applied as
+    casts the weights). With ``form_jacobian_for_full_frame``, k >= state_size and a state of at least
+    :data:`FORM_JACOBIAN_MIN_STATE_SIZE`, J is formed once and applied as
     (V^T J^T)^T (both factors contiguous), except the rows of ``blocks_moved_without_weights`` in a
     one-layer core (:func:`_partly_formed_step`); otherwise the tangents are pushed through the
     tangent maps as rows, J never formed. The result is a transposed view either way: the column-major
     layout that the engine's QR works in.
     """
-    if core.form_jacobian_for_full_frame and tangents.shape[2] >= core.state_size:
+    if (core.form_jacobian_for_full_frame and tangents.shape[2] >= core.state_size
+            and core.state_size >= FORM_JACOBIAN_MIN_STATE_SIZE):
         if core.num_layers == 1 and core.blocks_moved_without_weights:
             return _partly_formed_step(core, state, x, tangents)
         next_state, transposed = step_and_transposed_jacobian(core, state, x, tangents.dtype)
