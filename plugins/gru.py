@@ -42,6 +42,7 @@ class GRU(RecurrentArchitecture):
         r, z = torch.sigmoid(pre_r), torch.sigmoid(pre_z)
         pre_n = input_n + r * hidden_n
         n = torch.tanh(pre_n)
+        h_minus_n = h - n
         size = self.hidden_size
         slopes = {}  # made on the first call of tangent_map (training's step never calls it)
 
@@ -50,8 +51,8 @@ class GRU(RecurrentArchitecture):
             ("hidden") adds to dh'; the two differ only in n, where r gates the hidden side."""
             if not slopes:
                 candidate = (1 - z) * tanh_derivative(pre_n)
-                reset = candidate * hidden_n * sigmoid_derivative(pre_r)
-                update = (h - n) * sigmoid_derivative(pre_z)
+                reset = candidate * hidden_n * sigmoid_derivative(pre_r, r)
+                update = h_minus_n * sigmoid_derivative(pre_z, z)
                 slopes["input"] = torch.cat((reset, update, candidate), dim=1).unsqueeze(1)
                 slopes["hidden"] = torch.cat((reset, update, candidate * r), dim=1).unsqueeze(1)
             return slopes[side]
@@ -64,4 +65,4 @@ class GRU(RecurrentArchitecture):
             d_h = total.unflatten(-1, (3, size)).sum(dim=-2)
             return d_h if h_rows is None else d_h.addcmul_(z.unsqueeze(1), h_rows)
 
-        return (1 - z) * n + z * h, tangent_map
+        return n + z * h_minus_n, tangent_map  # (1 - z) n + z h, as torch's GRU cell computes it

@@ -66,8 +66,8 @@ class LSTM(RecurrentArchitecture):
             """(batch, 1, ...): "gates" (4 H), what a perturbation of each pre-activation adds to dc' (i, f, g)
             or directly to dh' (o); "cell", o tanh'(c'); "forget", f."""
             if not slopes:
-                slopes["gates"] = torch.cat((g * sigmoid_derivative(pre_i), c * sigmoid_derivative(pre_f),
-                                             i * tanh_derivative(pre_g), tanh_c * sigmoid_derivative(pre_o)),
+                slopes["gates"] = torch.cat((g * sigmoid_derivative(pre_i, i), c * sigmoid_derivative(pre_f, f),
+                                             i * tanh_derivative(pre_g), tanh_c * sigmoid_derivative(pre_o, o)),
                                             dim=1).unsqueeze(1)
                 slopes["cell"] = (o * tanh_derivative(c_new)).unsqueeze(1)
                 slopes["forget"] = f.unsqueeze(1)

@@ -19,6 +19,8 @@ def tanh_derivative(pre_activation: torch.Tensor) -> torch.Tensor:
     return torch.cosh(pre_activation).reciprocal().square()
 
 
-def sigmoid_derivative(pre_activation: torch.Tensor) -> torch.Tensor:
-    """d sigmoid(a) / da = sigmoid(a) sigmoid(-a), elementwise."""
-    return torch.sigmoid(pre_activation) * torch.sigmoid(-pre_activation)
+def sigmoid_derivative(pre_activation: torch.Tensor, value: torch.Tensor | None = None) -> torch.Tensor:
+    """d sigmoid(a) / da = sigmoid(a) sigmoid(-a), elementwise; ``value``: sigmoid(a) when already computed."""
+    if value is None:
+        value = torch.sigmoid(pre_activation)
+    return value * torch.sigmoid(-pre_activation)
