@@ -3,7 +3,8 @@
 Full spectrum, all paths timed in the same run on the same inputs:
 
 * ``analytic``: what the engine uses for a built-in plugin, its ``step_with_tangents`` (for a full
-  frame this forms the analytic Jacobian (batch, state, state) and applies it by one ``torch.bmm``);
+  frame of 64 or more columns this forms the analytic Jacobian (batch, state, state) and applies it
+  by one ``torch.bmm``; for the one-layer LSTM only the rows of h, c's diagonal rows pushed);
 * ``autodiff``: forward-mode autodiff through ``step`` (what a plugin without a Jacobian gets);
 * ``naive``: per trajectory and per step, ``torch.autograd.functional.jacobian`` (reverse mode)
   then ``torch.linalg.qr``; too slow to run for all steps, so it runs ``--naive-steps`` steps and

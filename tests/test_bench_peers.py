@@ -35,3 +35,10 @@ def test_quick_mode_runs_every_peer_and_all_agree_with_the_reference(capsys):
         for peer in ("lyapax", "clvlib", "lyapynov"):
             assert row[peer]["errors"][1] <= 1e-4, peer  # same networks, same start: same spectrum
         assert row["mean_interval"] >= 1
+
+
+def test_a_peer_that_is_not_installed_is_refused_by_name(capsys):
+    bench = load_benchmark()
+    with pytest.raises(SystemExit):
+        bench.main(["--quick", "--peers", "lyapax,chaostools"])
+    assert "--peers chaostools: not installed" in capsys.readouterr().err

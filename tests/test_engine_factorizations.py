@@ -214,3 +214,12 @@ def test_householder_keeps_float64_logs_for_a_float32_frame():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert torch.allclose(orthonormal.mT @ orthonormal, torch.eye(3).expand(2, 3, 3), atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(3, 7, 7), (4, 70, 70), (2, 40, 9)], ids=["square", "square-70", "thin"])
+def test_the_row_order_replayed_by_laswp_is_torch_lu_unpacks_permutation(shape):
+    frame = torch.randn(*shape, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    factors, pivots, _ = torch.linalg.lu_factor_ex(frame)
+    permutation = torch.lu_unpack(factors, pivots, unpack_data=False)[0]  # (batch, n, n): frame = P L U
+    order = LUFactorization.row_order(factors, pivots)
+    assert torch.equal(order, permutation.argmax(dim=1))
