@@ -105,3 +105,15 @@ def test_sum_identity_and_descending_order_hold_for_random_rnns(hidden_size, inp
     if reorthonormalize_every == 1:
         expected = mean_log_abs_det_jacobian(rnn, inputs, warmup_steps=5)
         assert torch.allclose(spectrum.per_trajectory.sum(dim=1), expected, atol=1e-8, rtol=0)
+
+
+def test_inputs_read_a_chunk_of_steps_at_a_time_give_the_same_spectrum(monkeypatch):
+    """The engine takes views of the inputs INPUT_CHUNK_STEPS steps at a time (memory flat in steps)."""
+    from rnn_lyapunov.engine import lyapunov as engine
+
+    rnn = TanhRNN(6, input_size=2, gain=1.5, seed=0)
+    inputs = rnn.random_inputs(2, 50, generator=torch.Generator().manual_seed(3))
+    in_one_chunk = lyapunov_spectrum(rnn, inputs, warmup_steps=5, n_exponents=4)
+    monkeypatch.setattr(engine, "INPUT_CHUNK_STEPS", 7)
+    in_chunks_of_7 = lyapunov_spectrum(rnn, inputs, warmup_steps=5, n_exponents=4)
+    assert torch.equal(in_one_chunk.per_trajectory, in_chunks_of_7.per_trajectory)

@@ -27,6 +27,7 @@ from rnn_lyapunov.engine.spectrum import Spectrum
 from rnn_lyapunov.engine.tangents import frame_propagator
 
 FRAME_SEED = 0
+INPUT_CHUNK_STEPS = 1024
 
 
 class DeadDirectionWarning(RuntimeWarning):
@@ -125,8 +126,9 @@ def lyapunov_spectrum(
     history, history_steps = [], []
     interval_counts: dict[int, int] = {}  # interval -> QRs closing one that long
     first_dead_direction_step = None
-    # one (batch, input_size) view per step, made once: indexing inputs[:, t] costs a few us per step
-    steps_inputs = inputs.unbind(1)
+    # (batch, input_size) views of the inputs, made a chunk of steps at a time: indexing inputs[:, t]
+    # costs a few us per step, and views of every step at once would hold ~0.5 KiB per step
+    steps_inputs = ()
     interval = 1 if schedule.adaptive else schedule.every
     last_qr = -1
     next_qr = closing_step(-1, interval, warmup_steps=warmup_steps, record_every=record_every, time_steps=time_steps)
@@ -136,7 +138,11 @@ def lyapunov_spectrum(
             if time_index == 0:
                 state, frame = _first_step(advance, state, inputs, frame)
             else:
-                state, frame = advance(state, steps_inputs[time_index], frame)
+                chunk_start, offset = divmod(time_index, INPUT_CHUNK_STEPS)
+                if offset == 0 or not steps_inputs:
+                    chunk_start *= INPUT_CHUNK_STEPS
+                    steps_inputs = inputs[:, chunk_start:chunk_start + INPUT_CHUNK_STEPS].unbind(1)
+                state, frame = advance(state, steps_inputs[offset], frame)
             if time_index != next_qr:
                 continue  # no check between QRs: it would make the host wait for the device every step
             averaged_steps = time_index - warmup_steps + 1
