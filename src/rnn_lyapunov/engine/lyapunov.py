@@ -128,7 +128,7 @@ def lyapunov_spectrum(
     first_dead_direction_step = None
     # (batch, input_size) views of the inputs, made a chunk of steps at a time: indexing inputs[:, t]
     # costs a few us per step, and views of every step at once would hold ~0.5 KiB per step
-    steps_inputs = ()
+    steps_inputs = inputs[:, :INPUT_CHUNK_STEPS].unbind(1)
     interval = 1 if schedule.adaptive else schedule.every
     last_qr = -1
     next_qr = closing_step(-1, interval, warmup_steps=warmup_steps, record_every=record_every, time_steps=time_steps)
@@ -138,10 +138,9 @@ def lyapunov_spectrum(
             if time_index == 0:
                 state, frame = _first_step(advance, state, inputs, frame)
             else:
-                chunk_start, offset = divmod(time_index, INPUT_CHUNK_STEPS)
-                if offset == 0 or not steps_inputs:
-                    chunk_start *= INPUT_CHUNK_STEPS
-                    steps_inputs = inputs[:, chunk_start:chunk_start + INPUT_CHUNK_STEPS].unbind(1)
+                chunk, offset = divmod(time_index, INPUT_CHUNK_STEPS)
+                if offset == 0:
+                    steps_inputs = inputs[:, chunk * INPUT_CHUNK_STEPS:(chunk + 1) * INPUT_CHUNK_STEPS].unbind(1)
                 state, frame = advance(state, steps_inputs[offset], frame)
             if time_index != next_qr:
                 continue  # no check between QRs: it would make the host wait for the device every step
