@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnn_lyapunov.architectures.base import RecurrentArchitecture
-from rnn_lyapunov.architectures.derivatives import sigmoid_derivative, tanh_derivative
+from rnn_lyapunov.architectures.derivatives import tanh_derivative
 from rnn_lyapunov.architectures.layers import scaled_rows
 from rnn_lyapunov.architectures.registry import register_architecture
 
@@ -36,25 +36,29 @@ class GRU(RecurrentArchitecture):
         (:mod:`~rnn_lyapunov.architectures.derivatives`).
         """
         weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
-        input_r, input_z, input_n = F.linear(layer_input, weight_ih, bias_ih).chunk(3, dim=1)
-        hidden_r, hidden_z, hidden_n = F.linear(h, weight_hh, bias_hh).chunk(3, dim=1)
-        pre_r, pre_z = input_r + hidden_r, input_z + hidden_z
-        r, z = torch.sigmoid(pre_r), torch.sigmoid(pre_z)
-        pre_n = input_n + r * hidden_n
+        size = self.hidden_size
+        # r and z in one pass over their 2 H pre-activations, as torch's fused GRU cell does
+        input_rz, input_n = F.linear(layer_input, weight_ih, bias_ih).split_with_sizes((2 * size, size), dim=1)
+        hidden_rz, hidden_n = F.linear(h, weight_hh, bias_hh).split_with_sizes((2 * size, size), dim=1)
+        pre_rz = input_rz + hidden_rz
+        rz = torch.sigmoid(pre_rz)
+        r, z = rz.chunk(2, dim=1)
+        pre_n = torch.addcmul(input_n, r, hidden_n)
         n = torch.tanh(pre_n)
         h_minus_n = h - n
-        size = self.hidden_size
         slopes = {}  # made on the first call of tangent_map (training's step never calls it)
 
         def slope(side: str) -> torch.Tensor:
             """(batch, 1, 3 H): what a perturbation of each (r, z, n) part of P_i ("input") or P_h
             ("hidden") adds to dh'; the two differ only in n, where r gates the hidden side."""
-            if not slopes:
-                candidate = (1 - z) * tanh_derivative(pre_n)
-                reset = candidate * hidden_n * sigmoid_derivative(pre_r, r)
-                update = h_minus_n * sigmoid_derivative(pre_z, z)
-                slopes["input"] = torch.cat((reset, update, candidate), dim=1).unsqueeze(1)
-                slopes["hidden"] = torch.cat((reset, update, candidate * r), dim=1).unsqueeze(1)
+            if side not in slopes:
+                if not slopes:
+                    complement = torch.sigmoid(-pre_rz)  # 1 - sigmoid(a) without cancellation, so sigmoid' = rz complement
+                    candidate = tanh_derivative(pre_n).mul_(complement[:, size:])  # (1 - z) tanh'(pre_n)
+                    reset_update = torch.cat((candidate * hidden_n, h_minus_n), dim=1).mul_(rz).mul_(complement)
+                    slopes["parts"] = reset_update, candidate
+                reset_update, candidate = slopes["parts"]
+                slopes[side] = torch.cat((reset_update, candidate if side == "input" else candidate * r), dim=1).unsqueeze(1)
             return slopes[side]
 
         def tangent_map(input_rows, h_rows):
@@ -62,7 +66,7 @@ class GRU(RecurrentArchitecture):
             scaled = [scaled_rows(rows, slope(side)) for rows, side in ((from_input, "input"), (from_hidden, "hidden"))
                       if rows is not None]
             total = scaled[0] if len(scaled) == 1 else scaled[0] + scaled[1]
-            d_h = total.unflatten(-1, (3, size)).sum(dim=-2)
+            d_h = total.view(total.shape[0], total.shape[1], 3, size).sum(dim=2)
             return d_h if h_rows is None else d_h.addcmul_(z.unsqueeze(1), h_rows)
 
-        return n + z * h_minus_n, tangent_map  # (1 - z) n + z h, as torch's GRU cell computes it
+        return torch.addcmul(n, z, h_minus_n), tangent_map  # (1 - z) n + z h, as torch's GRU cell computes it

@@ -221,3 +221,24 @@ def test_float64_tangents_along_a_float32_state_match_the_float64_jacobian(name,
     reference = autograd_jacobian(copy.deepcopy(core).double(), state.double(), x.double()) @ tangents
     # float32 gate values multiply exact float64 rows: agreement to float32's precision, not worse
     assert torch.allclose(pushed, reference, rtol=0, atol=1e-6 * float(reference.abs().max()))
+
+
+@pytest.mark.parametrize("name", [name for name in ARCHITECTURES if callable(get_architecture(name).linearised_cell)])
+def test_tangent_maps_leave_their_argument_rows_unchanged(name):
+    """The identity rows are shared between steps (layers.identity_rows): a tangent map that wrote
+    into its arguments would corrupt every later Jacobian."""
+    core = get_architecture(name)(input_size=3, hidden_size=5).double().requires_grad_(False)
+    generator = torch.Generator().manual_seed(2)
+    blocks = (0.5 * torch.randn(4, 5, generator=generator, dtype=torch.float64),) * core.state_blocks_per_layer
+    _, tangent_map = core.linearised_cell(0, torch.randn(4, 3, generator=generator, dtype=torch.float64), *blocks)
+    identity = layers.identity_rows(5, torch.float64, torch.device("cpu"))
+    arguments = [torch.randn(4, 2, 3, generator=generator, dtype=torch.float64)]
+    arguments += [torch.randn(4, 2, 5, generator=generator, dtype=torch.float64) for _ in blocks]
+    for perturbed in range(len(arguments)):
+        rows = [argument if index == perturbed else None for index, argument in enumerate(arguments)]
+        copies = [None if argument is None else argument.clone() for argument in rows]
+        tangent_map(*rows)
+        assert all(argument is None or torch.equal(argument, copy) for argument, copy in zip(rows, copies))
+        if perturbed > 0:  # the batch-free identity, as step_and_transposed_jacobian passes it
+            tangent_map(None, *[identity if index == perturbed - 1 else None for index in range(len(blocks))])
+            assert torch.equal(identity[0], torch.eye(5, dtype=torch.float64))

@@ -11,8 +11,10 @@ so memory does not grow with the number of steps.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
+from typing import NamedTuple
 
 import torch
 from tqdm.auto import tqdm
@@ -28,6 +30,7 @@ from rnn_lyapunov.engine.tangents import frame_propagator
 
 FRAME_SEED = 0
 INPUT_CHUNK_STEPS = 1024
+CACHED_FRAME_MAX_SIZE = 256
 
 
 class DeadDirectionWarning(RuntimeWarning):
@@ -134,7 +137,8 @@ def lyapunov_spectrum(
     next_qr = closing_step(-1, interval, warmup_steps=warmup_steps, record_every=record_every, time_steps=time_steps)
 
     with torch.no_grad():
-        for time_index in tqdm(range(time_steps), disable=not progress, desc="Lyapunov spectrum", unit="step"):
+        steps = tqdm(range(time_steps), desc="Lyapunov spectrum", unit="step") if progress else range(time_steps)
+        for time_index in steps:
             if time_index == 0:
                 state, frame = _first_step(advance, state, inputs, frame)
             else:
@@ -155,13 +159,13 @@ def lyapunov_spectrum(
             factorization_counts[used] += 1
             steps_closed = time_index - last_qr
             # the one host sync of a QR step: finiteness, dead directions and the schedule's statistics together
-            health = _health(state, log_growth, schedule.statistics(log_growth, steps_closed))
-            _raise_if_not_finite(state, health, last_qr + 1, time_index)
-            if first_dead_direction_step is None and health[2]:
+            readings = _readings(state, schedule.summed_windows(log_growth, steps_closed))
+            _raise_if_not_finite(state, readings, last_qr + 1, time_index)
+            if first_dead_direction_step is None and readings.dead_direction:
                 first_dead_direction_step = time_index
             interval_counts[steps_closed] = interval_counts.get(steps_closed, 0) + 1
             if schedule.adaptive:
-                interval = schedule.next_interval(health[3:])
+                interval = schedule.next_interval(readings.spreads, readings.sizes)
             last_qr = time_index
             next_qr = closing_step(time_index, interval, warmup_steps=warmup_steps, record_every=record_every,
                                    time_steps=time_steps)
@@ -208,10 +212,19 @@ def initial_frame(state_size: int, n_exponents: int, *, dtype, device) -> torch.
     the same for every ``n_exponents >= k``, so asking for fewer exponents gives the leading ones
     of the full computation.
     """
+    make = _cached_seeded_orthonormal if state_size <= CACHED_FRAME_MAX_SIZE else _seeded_orthonormal
+    return make(state_size)[:, :n_exponents].to(dtype=dtype, device=device, copy=True)
+
+
+def _seeded_orthonormal(size: int) -> torch.Tensor:
+    """(size, size) float64."""
     generator = torch.Generator().manual_seed(FRAME_SEED)
-    gaussian = torch.randn(state_size, state_size, generator=generator, dtype=torch.float64)
-    orthonormal, _ = torch.linalg.qr(gaussian)
-    return orthonormal[:, :n_exponents].to(dtype=dtype, device=device)
+    orthonormal, _ = torch.linalg.qr(torch.randn(size, size, generator=generator, dtype=torch.float64))
+    return orthonormal
+
+
+# a training run takes many small spectra: their seeded frames are made once (read-only, <= 0.5 MiB each)
+_cached_seeded_orthonormal = functools.lru_cache(maxsize=4)(_seeded_orthonormal)
 
 
 def _frame_message(first: int, last: int) -> str:
@@ -221,22 +234,37 @@ def _frame_message(first: int, last: int) -> str:
             "smaller reorthonormalize_every.")
 
 
-def _health(state: torch.Tensor, log_growth: torch.Tensor, statistics: torch.Tensor | None) -> list:
-    """[state not finite, frame not finite, a dead direction, *the adaptive schedule's statistics],
-    read back to the host in one transfer."""
-    # the largest |state| is NaN or inf exactly when some entry is; min and max of log|diag| show
-    # NaN or +inf (a broken frame) and -inf (a direction that died) in one reduction
-    lowest, highest = torch.aminmax(log_growth)
-    values = torch.stack((state.abs().amax().double(), lowest, highest))
-    if statistics is not None:
-        values = torch.cat((values, statistics.nan_to_num(nan=float("inf"))))
-    size, lowest, highest, *rest = values.tolist()
-    frame_broken = math.isnan(highest) or highest == math.inf or math.isnan(lowest)
-    return [not math.isfinite(size), frame_broken, lowest == -math.inf] + rest
+class Readings(NamedTuple):
+    """What one QR step reads back to the host, in one transfer."""
+
+    state_broken: bool  # some state entry is NaN or infinite
+    frame_broken: bool  # some log|diag R| is NaN or +inf
+    dead_direction: bool  # some log|diag R| is -inf
+    spreads: list[float]  # per window of the schedule: worst-case spread over the batch of summed log|diag R|
+    sizes: list[float]  # per window: the largest |summed log R_ii|
 
 
-def _raise_if_not_finite(state: torch.Tensor, health: list, first: int, last: int) -> None:
-    if health[0]:
+def _readings(state: torch.Tensor, summed: torch.Tensor) -> Readings:
+    """:class:`Readings` of the state (batch, state_size) and the schedule's summed windows (windows, batch, k),
+    the latest QR's log|diag R| first. NaN and inf pass through every reduction here, so that the
+    largest |state| and the extremes of log|diag R| show them (a few small ops: each costs ~5 us)."""
+    lowest, highest = torch.aminmax(summed, dim=2)  # (windows, batch)
+    per_window = torch.stack((highest - lowest, highest, lowest.neg())).amax(dim=2)  # (3, windows)
+    largest_state = torch.linalg.vector_norm(state, math.inf).unsqueeze(0)
+    *values, state_size = torch.cat((per_window.flatten(), largest_state)).tolist()
+    count = len(values) // 3
+    spreads, highest, negated_lowest = values[:count], values[count:2 * count], values[2 * count:]
+    return Readings(
+        state_broken=not math.isfinite(state_size),
+        frame_broken=math.isnan(highest[0]) or highest[0] == math.inf or math.isnan(negated_lowest[0]),
+        dead_direction=negated_lowest[0] == math.inf,
+        spreads=spreads,
+        sizes=[max(high, low) for high, low in zip(highest, negated_lowest)],
+    )
+
+
+def _raise_if_not_finite(state: torch.Tensor, readings: Readings, first: int, last: int) -> None:
+    if readings.state_broken:
         finite_rows = torch.isfinite(state).all(dim=1)
         diverged = (~finite_rows).nonzero().flatten().tolist()
         shown = ", ".join(str(index) for index in diverged[:10]) + (" ..." if len(diverged) > 10 else "")
@@ -245,7 +273,7 @@ def _raise_if_not_finite(state: torch.Tensor, health: list, first: int, last: in
             f"the state became NaN or infinite at {where} in trajectory {shown}: the network "
             "diverged on these inputs. Try float64, a smaller initialisation scale or learning rate, "
             "or shorter sequences.")
-    if health[1]:
+    if readings.frame_broken:
         raise NonFiniteStateError(_frame_message(first, last))
 
 

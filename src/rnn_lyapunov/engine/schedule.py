@@ -56,8 +56,9 @@ class FixedInterval:
         self.every = int(every)
         self.factorization = factorization
 
-    def statistics(self, log_growth: torch.Tensor, steps: int) -> None:
-        return None
+    def summed_windows(self, log_growth: torch.Tensor, steps: int) -> torch.Tensor:
+        """Only the latest QR's log|diag R|: (1, batch, k)."""
+        return log_growth.unsqueeze(0)
 
 
 class AdaptiveInterval:
@@ -91,22 +92,21 @@ class AdaptiveInterval:
         self.interval = 1
         self.factorization = QR
 
-    def statistics(self, log_growth: torch.Tensor, steps: int) -> torch.Tensor:
-        """For each window of the latest QRs (latest first): the worst-case spread of the summed
-        log|diag R| over the batch, then the largest |summed log R_ii|: (2 * windows,), read back
-        with the engine's other checks. The windows' lengths stay on the host."""
+    def summed_windows(self, log_growth: torch.Tensor, steps: int) -> torch.Tensor:
+        """The summed log|diag R| of the latest 1, 2, ... QRs (back to about twice the interval):
+        (windows, batch, k), latest first. Their lengths in steps stay on the host."""
         self.window.append((steps, log_growth))
         while len(self.window) > 1 and sum(length for length, _ in self.window[1:]) >= 2 * self.interval:
             self.window.pop(0)
-        summed = torch.stack([growth for _, growth in reversed(self.window)]).cumsum(0)  # (windows, batch, k)
-        spread = (summed.amax(dim=2) - summed.amin(dim=2)).amax(dim=1)
-        return torch.cat((spread, summed.abs().flatten(1).amax(dim=1)))
+        if len(self.window) == 1:
+            return log_growth.unsqueeze(0)
+        return torch.stack([growth for _, growth in reversed(self.window)]).cumsum(0)
 
-    def next_interval(self, statistics: list[float]) -> int:
-        """The next interval from :meth:`statistics` read back as floats (and ``factorization`` for it)."""
-        count = len(statistics) // 2
+    def next_interval(self, spreads: list[float], sizes: list[float]) -> int:
+        """The next interval (and ``factorization`` for it) from each window of :meth:`summed_windows`:
+        the worst-case spread over the batch, and the largest |summed log R_ii|, read back as floats."""
         lengths = list(itertools.accumulate(length for length, _ in reversed(self.window)))
-        windows = list(zip(lengths, statistics[:count], statistics[count:]))
+        windows = list(zip(lengths, spreads, sizes))
         if not all(math.isfinite(value) for window in windows for value in window[1:]):
             self.factorization, self.interval = QR, 1  # a direction died or blew up: QR every step
             return 1
