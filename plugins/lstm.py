@@ -55,8 +55,11 @@ class LSTM(RecurrentArchitecture):
         """
         weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
         gates = F.linear(layer_input, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)
-        pre_i, pre_f, pre_g, pre_o = gates.chunk(4, dim=1)
-        i, f, g, o = pre_i.sigmoid(), pre_f.sigmoid(), pre_g.tanh(), pre_o.sigmoid()
+        pre_g = gates.chunk(4, dim=1)[2]
+        # the three sigmoid gates in one pass over all four (g's quarter unused): fewer small operations per step
+        sigmoids = gates.sigmoid()
+        i, f, _, o = sigmoids.chunk(4, dim=1)
+        g = pre_g.tanh()
         c_new = f * c + i * g
         tanh_c = c_new.tanh()
         size = self.hidden_size
@@ -66,9 +69,9 @@ class LSTM(RecurrentArchitecture):
             """(batch, 1, ...): "gates" (4 H), what a perturbation of each pre-activation adds to dc' (i, f, g)
             or directly to dh' (o); "cell", o tanh'(c'); "forget", f."""
             if not slopes:
-                slopes["gates"] = torch.cat((g * sigmoid_derivative(pre_i, i), c * sigmoid_derivative(pre_f, f),
-                                             i * tanh_derivative(pre_g), tanh_c * sigmoid_derivative(pre_o, o)),
-                                            dim=1).unsqueeze(1)
+                derivatives = sigmoid_derivative(gates, sigmoids)  # g's quarter replaced by tanh'
+                derivatives[:, 2 * size:3 * size] = tanh_derivative(pre_g)
+                slopes["gates"] = derivatives.mul_(torch.cat((g, c, i, tanh_c), dim=1)).unsqueeze(1)
                 slopes["cell"] = (o * tanh_derivative(c_new)).unsqueeze(1)
                 slopes["forget"] = f.unsqueeze(1)
             return slopes[name]
