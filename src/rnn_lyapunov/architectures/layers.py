@@ -12,7 +12,7 @@ product is one matrix product for all k perturbations of all trajectories. A tan
 ``tangent_map(input_rows, *block_rows) -> new block rows``: ``input_rows`` (batch, k, layer input
 size) perturbs the layer's input, each of ``block_rows`` (batch or 1, k, hidden_size) one state
 block, any of them None when not perturbed (never all); it returns the rows of the new blocks as
-``cell`` returns the blocks.
+``cell`` returns the blocks, and never writes into its arguments (:func:`identity_rows` are shared).
 """
 
 from __future__ import annotations
