@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rnn_lyapunov import plugin_discovery
+from rnn_lyapunov import registry as generic_registry
 from rnn_lyapunov.errors import InputError
 from rnn_lyapunov.figures import registry
 from rnn_lyapunov.figures.registry import (
@@ -26,8 +26,8 @@ CAPTION = "**A test figure.** The largest exponent of each run at each epoch."
 def fresh_registry(monkeypatch):
     """The built-in figures in a copy of the registry: whatever a test registers is gone afterwards."""
     registry.discover_figures()
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    return registry._REGISTRY
+    monkeypatch.setattr(registry.FIGURES, "entries", dict(registry.FIGURES.entries))
+    return registry.FIGURES.entries
 
 
 def largest_per_epoch(sweep, *, early_epoch=0):
@@ -160,9 +160,9 @@ def test_an_entry_point_module_registers_its_figures(fresh_registry, tmp_path, m
     monkeypatch.setattr(sys, "modules", dict(sys.modules))  # forget the module afterwards
     points = [EntryPoint("third_party", "third_party_figures", registry.ENTRY_POINT_GROUP),
               EntryPoint("broken", "no_such_figure_module", registry.ENTRY_POINT_GROUP)]
-    monkeypatch.setattr(plugin_discovery, "entry_points",
+    monkeypatch.setattr(generic_registry, "entry_points",
                         lambda group: [point for point in points if point.group == group])
-    monkeypatch.setattr(registry, "_discovered", False)
+    monkeypatch.setattr(registry.FIGURES, "discovered", False)
     with pytest.warns(FigureLoadWarning, match="broken = no_such_figure_module .*rnn_lyapunov.figures"):
         names = available_figures()
     assert "third_party" in names and "convergence" in names
@@ -184,9 +184,9 @@ def test_a_figure_module_that_fails_to_import_is_skipped_with_a_warning(fresh_re
     (package / "_private.py").write_text("raise RuntimeError('modules starting with _ are not scanned')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(sys, "modules", dict(sys.modules))
-    monkeypatch.setattr(registry, "FIGURE_PACKAGE", "scanned_figures")
-    monkeypatch.setattr(plugin_discovery, "entry_points", lambda group: [])
-    monkeypatch.setattr(registry, "_discovered", False)
+    monkeypatch.setattr(registry.FIGURES, "package", "scanned_figures")
+    monkeypatch.setattr(generic_registry, "entry_points", lambda group: [])
+    monkeypatch.setattr(registry.FIGURES, "discovered", False)
     with pytest.warns(FigureLoadWarning, match=r"scanned_figures\.bad was skipped: ModuleNotFoundError"):
         assert "good_one" in available_figures()
 

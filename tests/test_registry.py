@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnn_lyapunov import plugin_discovery
+from rnn_lyapunov import registry as generic_registry
 from rnn_lyapunov import available_architectures, register_architecture
 from rnn_lyapunov.architectures import registry
 from rnn_lyapunov.architectures.base import RecurrentArchitecture
@@ -45,7 +45,7 @@ PLUGIN_SOURCE = textwrap.dedent(
 def isolated_registry(monkeypatch):
     """Discovery done once, then any registration made by the test is undone afterwards."""
     available_architectures()
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry.ARCHITECTURES, "entries", dict(registry.ARCHITECTURES.entries))
     monkeypatch.setattr(registry, "_LOADED_PATHS", set(registry._LOADED_PATHS))
     return registry
 
@@ -190,9 +190,9 @@ def _fresh_discovery(monkeypatch, entry_point_list):
 
     for module_name in [name for name in sys.modules if name.startswith(registry.PLUGIN_PACKAGE + ".")]:
         monkeypatch.delitem(sys.modules, module_name)
-    monkeypatch.setattr(registry, "_REGISTRY", {})
-    monkeypatch.setattr(registry, "_discovered", False)
-    monkeypatch.setattr(plugin_discovery, "entry_points", lambda group: [ep for ep in entry_point_list if ep.group == group])
+    monkeypatch.setattr(registry.ARCHITECTURES, "entries", {})
+    monkeypatch.setattr(registry.ARCHITECTURES, "discovered", False)
+    monkeypatch.setattr(generic_registry, "entry_points", lambda group: [ep for ep in entry_point_list if ep.group == group])
 
 
 @pytest.mark.parametrize("value_style", ["module", "module:Class"])
@@ -227,7 +227,7 @@ def test_broken_entry_point_warns_and_the_others_still_load(monkeypatch):
 def test_discovery_runs_once(monkeypatch):
     calls = []
     _fresh_discovery(monkeypatch, [])
-    monkeypatch.setattr(plugin_discovery, "entry_points", lambda group: calls.append(group) or [])
+    monkeypatch.setattr(generic_registry, "entry_points", lambda group: calls.append(group) or [])
     available_architectures()
     describe_architectures()
     get_architecture("rnn")

@@ -22,7 +22,7 @@ def _readme_plugin_source() -> str:
 @pytest.fixture
 def isolated_registry(monkeypatch):
     available_architectures()
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry.ARCHITECTURES, "entries", dict(registry.ARCHITECTURES.entries))
     monkeypatch.setattr(registry, "_LOADED_PATHS", set(registry._LOADED_PATHS))
 
 

@@ -21,61 +21,50 @@ imports a plugin by name.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib
 import importlib.util
 import inspect
 import re
 import sys
-import warnings
 from pathlib import Path
 
 from rnn_lyapunov.architectures.base import RecurrentArchitecture
-from rnn_lyapunov.plugin_discovery import import_package_modules, load_entry_points, same_definition, source_of
 from rnn_lyapunov.errors import InputError
+from rnn_lyapunov.registry import PluginSkippedWarning, RegistrationError, Registry, source_of
 
 PLUGIN_PACKAGE = "rnn_lyapunov.plugins"
 ENTRY_POINT_GROUP = "rnn_lyapunov.architectures"
-_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_\-]*$")
 
-_REGISTRY: dict[str, type[RecurrentArchitecture]] = {}
 _LOADED_PATHS: set[Path] = set()
-_discovered = False
 
 
-class PluginLoadWarning(RuntimeWarning):
+class PluginLoadWarning(PluginSkippedWarning):
     """An architecture plugin could not be imported or registered; it was skipped."""
 
 
-class PluginRegistrationError(InputError):
+class PluginRegistrationError(RegistrationError):
     """A plugin class was refused at registration (the message says why and how to fix it)."""
 
 
 def _check_plugin_class(name: str, cls) -> None:
-    where = source_of(cls) if isinstance(cls, type) else repr(cls)
+    def refuse(reason: str):
+        ARCHITECTURES.refuse(name, cls, reason)
+
     if not (isinstance(cls, type) and issubclass(cls, RecurrentArchitecture)):
-        raise PluginRegistrationError(
-            f"cannot register {where} as architecture {name!r}: it must be a class that subclasses "
-            "rnn_lyapunov.architectures.base.RecurrentArchitecture"
-        )
+        refuse("it must be a class that subclasses rnn_lyapunov.architectures.base.RecurrentArchitecture")
     if cls.cell is RecurrentArchitecture.cell and cls.linearised_cell is None and cls.step is RecurrentArchitecture.step:
-        raise PluginRegistrationError(
-            f"cannot register {where} as architecture {name!r}: it does not define cell(self, layer, "
-            "layer_input, *blocks) -> the layer's new state blocks (batch, hidden_size) (or linearised_cell, "
-            "which returns them with a tangent map; or a whole step(self, state, x))"
-        )
+        refuse("it does not define cell(self, layer, layer_input, *blocks) -> the layer's new state blocks "
+               "(batch, hidden_size) (or linearised_cell, which returns them with a tangent map; or a whole "
+               "step(self, state, x))")
     description = getattr(cls, "description", "")
     if not isinstance(description, str) or not description.strip() or "\n" in description.strip():
-        raise PluginRegistrationError(
-            f"cannot register {where} as architecture {name!r}: set the class attribute "
-            "description to a one-line summary, e.g. description = 'Elman RNN with tanh'"
-        )
+        refuse("set the class attribute description to a one-line summary, e.g. description = 'Elman RNN with tanh'")
     for attribute, signature in (("jacobian", "jacobian(self, state, x)"),
                                  ("linearised_cell", "linearised_cell(self, layer, layer_input, *blocks)")):
         value = getattr(cls, attribute, None)
         if value is not None and not callable(value):
-            raise PluginRegistrationError(f"cannot register {where}: {attribute} must be a method {signature} or absent")
+            refuse(f"{attribute} must be a method {signature} or absent")
 
 
 def register_architecture(name: str):
@@ -85,56 +74,31 @@ def register_architecture(name: str):
     the same class (the same file imported twice) is harmless; another class under a taken name
     raises :class:`PluginRegistrationError` naming both sources.
     """
-    if not isinstance(name, str) or not _NAME_PATTERN.match(name):
-        raise PluginRegistrationError(
-            f"architecture name {name!r} is not allowed: use lowercase letters, digits, '_' or '-', starting with a letter"
-        )
+    ARCHITECTURES.check_name(name)
 
     def decorator(cls):
         _check_plugin_class(name, cls)
-        existing = _REGISTRY.get(name)
-        if existing is not None and not same_definition(existing, cls):
-            raise PluginRegistrationError(
-                f"architecture name {name!r} is already registered by {source_of(existing)}; "
-                f"{source_of(cls)} tries to register it again. Rename one of them."
-            )
-        if existing is None:
-            _REGISTRY[name] = cls
+        ARCHITECTURES.add(name, cls)
         cls.architecture_name = name
         return cls
 
     return decorator
 
 
-def _warn_skipped(what: str, error: BaseException) -> None:
-    warnings.warn(
-        f"architecture plugin {what} was skipped: {type(error).__name__}: {error}",
-        PluginLoadWarning,
-        stacklevel=3,
-    )
-
-
-def _discover_package() -> None:
-    import_package_modules(PLUGIN_PACKAGE, _warn_skipped)
-
-
-def _register_entry_point(name: str, loaded) -> None:
-    if isinstance(loaded, type) and loaded not in _REGISTRY.values():
-        register_architecture(name)(loaded)
-
-
-def _discover_entry_points() -> None:
-    load_entry_points(ENTRY_POINT_GROUP, _warn_skipped, _register_entry_point)
+#: Every registered architecture class by name (discovered from ``PLUGIN_PACKAGE`` and ``ENTRY_POINT_GROUP``).
+ARCHITECTURES: Registry[type[RecurrentArchitecture]] = Registry(
+    "architecture", package=PLUGIN_PACKAGE, entry_point_group=ENTRY_POINT_GROUP,
+    error=PluginRegistrationError, warning=PluginLoadWarning,
+    name_pattern=r"^[a-z][a-z0-9_\-]*$", name_rule="lowercase letters, digits, '_' or '-', starting with a letter",
+    adopt=lambda name, loaded: register_architecture(name)(loaded),
+    how_to_add="To add one, register a RecurrentArchitecture subclass with @register_architecture (see the "
+               "README section 'Add your own architecture') and list its file under plugin_paths.",
+)
 
 
 def discover_architectures() -> None:
     """Import the built-in plugins and the entry-point plugins (once; later calls do nothing)."""
-    global _discovered
-    if _discovered:
-        return
-    _discovered = True  # set first: plugin modules import this module and register while we run
-    _discover_package()
-    _discover_entry_points()
+    ARCHITECTURES.discover()
 
 
 def _module_name_for(path: Path) -> str:
@@ -168,7 +132,7 @@ def load_plugin_paths(paths) -> list[str]:
             files.append(path)
         else:
             raise InputError(f"plugin_paths entry {str(entry)!r} is not a .py file or a folder of them ({path} does not exist or has another suffix)")
-    before = set(_REGISTRY)
+    before = set(ARCHITECTURES.entries)
     for path in files:
         if path in _LOADED_PATHS:
             continue
@@ -182,34 +146,22 @@ def load_plugin_paths(paths) -> list[str]:
             del sys.modules[module_name]
             raise InputError(f"architecture plugin file {path} failed to load: {type(error).__name__}: {error}") from error
         _LOADED_PATHS.add(path)
-    return sorted(set(_REGISTRY) - before)
+    return sorted(set(ARCHITECTURES.entries) - before)
 
 
 def available_architectures() -> list[str]:
     """Sorted names of every registered architecture (after discovery)."""
-    discover_architectures()
-    return sorted(_REGISTRY)
+    return ARCHITECTURES.names()
 
 
 def get_architecture(name: str) -> type[RecurrentArchitecture]:
-    """The class registered as ``name``; InputError listing the known names if there is none."""
-    discover_architectures()
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    known = sorted(_REGISTRY)
-    close = difflib.get_close_matches(str(name), known, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise InputError(
-        f"unknown architecture {name!r}; available: {', '.join(known) or '(none)'}.{hint} "
-        "To add one, register a RecurrentArchitecture subclass with @register_architecture (see the "
-        "README section 'Add your own architecture') and list its file under plugin_paths."
-    )
+    """The class registered as ``name``; InputError (UnknownNameError) listing the known names if there is none."""
+    return ARCHITECTURES.get(name)
 
 
 def describe_architectures() -> dict[str, str]:
     """``{name: one-line description}`` for every registered architecture, sorted by name."""
-    discover_architectures()
-    return {name: _REGISTRY[name].description.strip() for name in sorted(_REGISTRY)}
+    return {name: cls.description.strip() for name, cls in ARCHITECTURES.items()}
 
 
 def architecture_options(cls: type[RecurrentArchitecture]) -> dict[str, object] | None:

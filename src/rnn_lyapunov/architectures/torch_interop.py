@@ -13,12 +13,12 @@ from torch import nn
 
 from rnn_lyapunov.architectures.base import RecurrentArchitecture
 from rnn_lyapunov.errors import InputError
-from rnn_lyapunov.architectures.registry import _REGISTRY, available_architectures
+from rnn_lyapunov.architectures.registry import ARCHITECTURES
 
 
 def _plugin_for(module: nn.Module) -> type[RecurrentArchitecture] | None:
     """The registered class reproducing ``type(module)``: an exact type match first, then the nearest base."""
-    candidates = {name: cls for name, cls in _REGISTRY.items() if cls.torch_module_type is not None}
+    candidates = {name: cls for name, cls in ARCHITECTURES.items() if cls.torch_module_type is not None}
     for name in sorted(candidates):
         if type(module) is candidates[name].torch_module_type:
             return candidates[name]
@@ -72,10 +72,9 @@ def from_torch(module: nn.Module, *, lstm_state: str = "full"):
     """
     if not isinstance(module, nn.Module):
         raise InputError(f"from_torch expects a torch.nn.Module (nn.RNN, nn.LSTM or nn.GRU), got {type(module).__name__}")
-    available_architectures()  # discovery, so that every plugin's torch_module_type is known
     plugin = _plugin_for(module)
     if plugin is None:
-        supported = sorted({cls.torch_module_type.__name__ for cls in _REGISTRY.values() if cls.torch_module_type is not None})
+        supported = sorted({cls.torch_module_type.__name__ for _, cls in ARCHITECTURES.items() if cls.torch_module_type is not None})
         raise InputError(
             f"no architecture plugin reproduces {type(module).__name__}; supported torch modules: "
             f"{', '.join(supported)}. For another module, write a plugin with torch_module_type set "

@@ -1,22 +1,13 @@
 """Datasets: a registry of builders (one module each) and preparing/loading them on disk.
 
-Register a new dataset by subclassing :class:`DatasetBuilder` in a module of this package and
-decorating it with ``@register_dataset("name")``; import the module below.
+Register a new dataset by subclassing :class:`DatasetBuilder` in a module of this package (or of
+an installed package named under the entry-point group ``rnn_lyapunov.datasets``) and decorating
+it with ``@register_dataset("name")``; the registry finds it by scanning this package.
 """
 
 from rnn_lyapunov.datasets.base import TASKS, DatasetBuilder, SequenceDataset, Split
-from rnn_lyapunov.datasets.registry import (
-    available_datasets,
-    build_dataset,
-    describe_datasets,
-    get_dataset_builder,
-    load_dataset,
-    prepare_dataset,
-    register_dataset,
-)
-
-# Importing the built-in dataset modules registers them.
-from rnn_lyapunov.datasets import adding, char_text, sequential_digits, signal_copy  # noqa: E402,F401  isort: skip
+from rnn_lyapunov.datasets.registry import available_datasets, describe_datasets, get_dataset_builder, register_dataset
+from rnn_lyapunov.datasets.prepared import build_dataset, load_dataset, prepare_dataset  # isort: skip  (imports the registry)
 
 __all__ = [
     "TASKS", "DatasetBuilder", "SequenceDataset", "Split", "available_datasets", "build_dataset",

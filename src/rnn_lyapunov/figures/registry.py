@@ -36,151 +36,41 @@ registers with ``default=False``. Every figure can still be drawn by name.
 A module that fails to import emits a :class:`FigureLoadWarning` and is skipped, so one broken
 figure does not take the others down. Registration refuses (with
 :class:`FigureRegistrationError`) a name already registered elsewhere, naming both places, an
-unknown ``needs``, an empty caption, and options the function does not accept.
+unknown ``needs``, an empty caption, and options the function does not accept. The registry is
+the project's one :class:`~rnn_lyapunov.registry.Registry`; the inputs a figure may read are in
+:mod:`rnn_lyapunov.figures.inputs`, what is kept of a figure in
+:mod:`rnn_lyapunov.figures.registered_figure`.
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
-import re
-import warnings
-from dataclasses import dataclass, field
-from typing import Callable
 
-from rnn_lyapunov.errors import InputError
-from rnn_lyapunov.plugin_discovery import import_package_modules, load_entry_points, same_definition, source_of
+from rnn_lyapunov.figures.inputs import FIGURE_INPUTS, FigureInput  # noqa: F401  (re-exported: its old home)
+from rnn_lyapunov.figures.registered_figure import RegisteredFigure
+from rnn_lyapunov.registry import PluginSkippedWarning, RegistrationError, Registry, source_of
 
 FIGURE_PACKAGE = "rnn_lyapunov.figures"
 ENTRY_POINT_GROUP = "rnn_lyapunov.figures"
-_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class FigureLoadWarning(RuntimeWarning):
+class FigureLoadWarning(PluginSkippedWarning):
     """A figure module could not be imported; its figures were skipped."""
 
 
-class FigureRegistrationError(InputError):
+class FigureRegistrationError(RegistrationError):
     """A figure was refused at registration (the message says why and how to fix it)."""
 
 
-# --- inputs: what a figure may read -------------------------------------------------------------
-
-
-def _load_sweep(path):
-    from rnn_lyapunov.io.sweep_file import load_sweep  # imported here: reading a figure module needs no I/O code
-
-    return load_sweep(path)
-
-
-def _load_validation(path):
-    from rnn_lyapunov.analysis.validation import load_validation
-
-    return load_validation(path)
-
-
-def _prepare_sweep(dataset):
-    from rnn_lyapunov.analysis.sweep_data import with_derived_quantities
-
-    return with_derived_quantities(dataset)
-
-
-def _check_sweep(dataset, variables, figure):
-    from rnn_lyapunov.analysis.sweep_data import require_variables
-
-    require_variables(dataset, variables, figure)
-
-
-def _check_validation(dataset, variables, figure):
-    missing = [name for name in variables if name not in dataset.variables]
-    if missing:
-        raise InputError(
-            f"figure {figure!r} needs the validation variables {missing}, which this dataset lacks; compute it "
-            "with rnn_lyapunov.analysis.validation.compute_validation (workflow rule validate_engine)."
-        )
-
-
-@dataclass(frozen=True)
-class FigureInput:
-    """One kind of input a figure can read (the ``needs`` of :func:`register_figure`).
-
-    ``load(path) -> Dataset`` opens the file; ``prepare(dataset) -> Dataset`` adds what can be
-    derived (idempotent); ``check(dataset, variables, figure)`` raises InputError naming what lacks.
-    """
-
-    name: str
-    description: str
-    load: Callable
-    prepare: Callable
-    check: Callable
-
-
-#: ``needs`` -> how to read it. The workflow maps each key to its file (workflow/rules/figures.smk).
-FIGURE_INPUTS: dict[str, FigureInput] = {
-    "sweep": FigureInput(
-        "sweep", "the sweep of training runs (results/spectra/sweep.nc, load_sweep)",
-        _load_sweep, _prepare_sweep, _check_sweep),
-    "validation": FigureInput(
-        "validation", "the engine validation (results/validation/validation.nc, load_validation)",
-        _load_validation, lambda dataset: dataset, _check_validation),
-}
-
-
-# --- the registry -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RegisteredFigure:
-    """Everything known about one figure. ``draw`` is the wrapped function (prepares and checks)."""
-
-    name: str
-    function: Callable = field(repr=False)
-    draw: Callable = field(repr=False)
-    needs: str
-    variables: tuple[str, ...]
-    caption: str = field(repr=False)
-    options: tuple[str, ...] = ()
-    table: Callable | None = field(default=None, repr=False)
-    table_caption: str | None = field(default=None, repr=False)
-    source: str = ""
-    default: bool = True
-    drawn_from_table: bool = False
-
-    @property
-    def input(self) -> FigureInput:
-        return FIGURE_INPUTS[self.needs]
-
-    def load(self, path):
-        """The figure's input read from ``path`` and prepared (derived quantities added)."""
-        return self.input.prepare(self.input.load(path))
-
-    def prepare(self, dataset):
-        """``dataset`` with derived quantities added, checked for ``variables``."""
-        dataset = self.input.prepare(dataset)
-        self.input.check(dataset, self.variables, self.name)
-        return dataset
-
-    def make_table(self, data, /, **options):
-        """The figure's table (a ``pandas.DataFrame``); InputError when it declares none."""
-        if self.table is None:
-            raise InputError(f"figure {self.name!r} declares no table ({self.source}).")
-        return self.table(self.prepare(data), **options)
-
-    def outputs(self) -> tuple[str, ...]:
-        """File names it produces: ``<name>.png``, ``<name>.pdf`` and ``<name>.csv`` with a table."""
-        return (f"{self.name}.png", f"{self.name}.pdf") + ((f"{self.name}.csv",) if self.table else ())
-
-    def summary(self) -> str:
-        """The caption's bold title (or else its first sentence) without reST markup, for listings."""
-        text = " ".join(self.caption.split())
-        title = re.match(r"\*\*(.+?)\*\*", text)
-        text = title.group(1) if title else text.split(". ")[0]
-        return text.replace("``", "").rstrip(".")
-
-
-_REGISTRY: dict[str, RegisteredFigure] = {}
-_discovered = False
+#: Every registered figure by name (discovered from ``FIGURE_PACKAGE`` and ``ENTRY_POINT_GROUP``).
+FIGURES: Registry[RegisteredFigure] = Registry(
+    "figure", package=FIGURE_PACKAGE, entry_point_group=ENTRY_POINT_GROUP,
+    error=FigureRegistrationError, warning=FigureLoadWarning,
+    name_rule="lowercase letters, digits and '_', starting with a letter "
+              "(it becomes the file name results/figures/<name>.png)",
+    definition=lambda figure: figure.function, replace_reimported=True,
+)
 
 
 def _keyword_names(function) -> tuple[set[str], bool]:
@@ -192,10 +82,8 @@ def _keyword_names(function) -> tuple[set[str], bool]:
 
 def _check_registration(name, function, needs, variables, caption, options, table, table_caption,
                         default=True, drawn_from_table=False) -> None:
-    where = source_of(function) if callable(function) else repr(function)
-
     def refuse(reason: str):
-        raise FigureRegistrationError(f"cannot register {where} as figure {name!r}: {reason}")
+        FIGURES.refuse(name, function, reason)
 
     if not callable(function):
         refuse("it is not a function (dataset, **options) -> matplotlib.figure.Figure")
@@ -249,11 +137,7 @@ def register_figure(name: str, *, needs: str, caption: str, variables=(), option
     same definition twice (a module imported twice) is harmless; another function under a taken
     name raises :class:`FigureRegistrationError` naming both.
     """
-    if not isinstance(name, str) or not _NAME_PATTERN.match(name):
-        raise FigureRegistrationError(
-            f"figure name {name!r} is not allowed: use lowercase letters, digits and '_', starting with a letter "
-            "(it becomes the file name results/figures/<name>.png)"
-        )
+    FIGURES.check_name(name)
     # A bare string would pass for a tuple of one-letter names: keep it so that the check refuses it.
     variables = variables if isinstance(variables, str) else tuple(variables)
     options = options if isinstance(options, str) else tuple(options)
@@ -261,13 +145,6 @@ def register_figure(name: str, *, needs: str, caption: str, variables=(), option
     def decorator(function):
         _check_registration(name, function, needs, variables, caption, options, table, table_caption, default,
                             drawn_from_table)
-        existing = _REGISTRY.get(name)
-        if existing is not None and not same_definition(existing.function, function):
-            raise FigureRegistrationError(
-                f"figure name {name!r} is already registered by {existing.source}; "
-                f"{source_of(function)} tries to register it again. Rename one of them."
-            )
-
         @functools.wraps(function)
         def draw(data, /, *args, **kwargs):  # positional-only: figures take a keyword ``dataset`` (the task)
             return function(entry.prepare(data), *args, **kwargs)
@@ -278,51 +155,25 @@ def register_figure(name: str, *, needs: str, caption: str, variables=(), option
             table_caption=inspect.cleandoc(table_caption) if table_caption else None,
             source=source_of(function), default=default, drawn_from_table=drawn_from_table,
         )
-        draw.figure = entry
-        _REGISTRY[name] = entry
+        draw.figure = FIGURES.add(name, entry)
         return draw
 
     return decorator
 
 
-def _warn_skipped(what: str, error: BaseException) -> None:
-    warnings.warn(f"figure module {what} was skipped: {type(error).__name__}: {error}",
-                  FigureLoadWarning, stacklevel=3)
-
-
-def _discover_package() -> None:
-    import_package_modules(FIGURE_PACKAGE, _warn_skipped)
-
-
-def _discover_entry_points() -> None:
-    load_entry_points(ENTRY_POINT_GROUP, _warn_skipped)  # importing a module registers its figures
-
-
 def discover_figures() -> None:
     """Import the built-in figure modules and the entry-point ones (once; later calls do nothing)."""
-    global _discovered
-    if _discovered:
-        return
-    _discovered = True  # set first: the modules import this one and register while we run
-    _discover_package()
-    _discover_entry_points()
+    FIGURES.discover()
 
 
 def available_figures() -> list[str]:
     """Sorted names of every registered figure (after discovery)."""
-    discover_figures()
-    return sorted(_REGISTRY)
+    return FIGURES.names()
 
 
 def get_figure(name: str) -> RegisteredFigure:
-    """The figure registered as ``name``; InputError listing the known figures otherwise."""
-    discover_figures()
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    known = sorted(_REGISTRY)
-    close = difflib.get_close_matches(str(name), known, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise InputError(f"unknown figure {name!r}; known figures: {', '.join(known) or '(none)'}.{hint}")
+    """The figure registered as ``name``; InputError (UnknownNameError) listing the known figures otherwise."""
+    return FIGURES.get(name)
 
 
 def describe_figures() -> dict[str, dict]:
@@ -339,12 +190,12 @@ def describe_figures() -> dict[str, dict]:
 
 def figures_needing(needs: str) -> list[str]:
     """Sorted names of the figures that read input ``needs`` (e.g. ``"sweep"``)."""
-    return [name for name in available_figures() if _REGISTRY[name].needs == needs]
+    return [name for name in available_figures() if FIGURES.entries[name].needs == needs]
 
 
 def default_figures() -> list[str]:
     """Sorted names of the figures the workflow draws for every sweep (registered ``default=True``)."""
-    return [name for name in available_figures() if _REGISTRY[name].default]
+    return [name for name in available_figures() if FIGURES.entries[name].default]
 
 
 def workflow_figures(extra=()) -> list[str]:
