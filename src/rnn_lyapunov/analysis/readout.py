@@ -5,7 +5,8 @@ cross-validation over runs) and scores their held-out predictions of the final v
 (Spearman rho, R^2) and of failure (ROC AUC), with bootstrap confidence intervals, for spectrum
 features, the whole spectrum, the hyperparameters, the early losses and their combinations, and
 compares baseline + spectrum with the baseline alone. The predictor columns are built in
-:mod:`rnn_lyapunov.analysis.readout_inputs`. Folds, models and metrics are scikit-learn's.
+:mod:`rnn_lyapunov.analysis.readout_inputs`, the models and scores in
+:mod:`rnn_lyapunov.analysis.readout_models` (scikit-learn's folds, models and metrics).
 """
 
 from __future__ import annotations
@@ -17,23 +18,15 @@ import numpy as np
 import pandas as pd
 import sklearn
 import xarray as xr
-from scipy.stats import mannwhitneyu, pearsonr, rankdata
-from sklearn.decomposition import PCA
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression, RidgeCV
-from sklearn.metrics import r2_score, roc_auc_score
-from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from rnn_lyapunov.analysis import sweep_data
+from rnn_lyapunov.analysis.readout_models import bootstrap_scores, cross_validated, percentile_interval, scores
+from rnn_lyapunov.analysis.readout_models import scores as _scores  # noqa: F401  (its name before the split)
 from rnn_lyapunov.analysis.readout_inputs import (bootstrap_resamples, build_inputs, fold_splits,
                                                   too_few_runs, usable_columns)
 from rnn_lyapunov.errors import InputError
 
-ALPHAS = np.logspace(-3, 3, 13)          # ridge penalties tried by the inner cross-validation
-PCA_COMPONENTS = (1, 2, 3, 5)           # numbers of principal components tried (those that fit)
 TASK_METRICS = {"regression": ("spearman_rho", "r2"), "classification": ("roc_auc",)}
 COLUMNS = ("predictor", "family", "metric", "value", "ci_low", "ci_high", "n_runs", "n_failures",
            "n_excluded", "target_scale", "p_value", "fraction_folds_positive", "features", "note")
@@ -41,103 +34,6 @@ COLUMNS = ("predictor", "family", "metric", "value", "ci_low", "ci_high", "n_run
 
 class ReadoutWarning(UserWarning):
     """Some rows of ``evaluate_readout`` are NaN (too few runs, a constant or missing predictor)."""
-
-
-def _scores(metric: str, y: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """``metric`` of each column of ``y`` and ``predicted`` (rows: runs) at once; NaN where undefined.
-
-    Spearman rho is the Pearson correlation of the ranks (``scipy.stats``, ties averaged, as in
-    ``spearmanr``); R^2 is ``sklearn.metrics.r2_score``, ROC AUC ``sklearn.metrics.roc_auc_score``
-    (for many columns with the same labels, the equal Mann-Whitney U / (n1 n0) of ``scipy.stats``).
-    """
-    result = np.full(y.shape[1], np.nan)
-    spread = np.ptp(y, axis=0) > 0
-    if metric == "roc_auc" and y.shape[1] > 1 and spread.all() and (y == y[:, :1]).all():
-        # Every column has the same labels (a class-stratified bootstrap): AUC = U / (n1 n0), the
-        # Mann-Whitney statistic of the failing runs' scores, for all columns in one scipy call.
-        failing = y[:, 0] == 1
-        statistic = mannwhitneyu(predicted[failing], predicted[~failing], axis=0, method="asymptotic").statistic
-        result[:] = statistic / (failing.sum() * (~failing).sum())
-    elif metric == "roc_auc":
-        if spread.sum() == 1:
-            result[spread] = roc_auc_score(y[:, spread][:, 0], predicted[:, spread][:, 0])
-        elif spread.any():
-            result[spread] = roc_auc_score(y[:, spread].astype(int), predicted[:, spread], average=None)
-    elif metric == "r2" and y.shape[0] >= 2 and spread.any():
-        result[spread] = r2_score(y[:, spread], predicted[:, spread], multioutput="raw_values")
-    elif metric == "spearman_rho" and y.shape[0] >= 3:
-        usable = spread & (np.ptp(predicted, axis=0) > 0)
-        if usable.any():
-            result[usable] = pearsonr(rankdata(y[:, usable], axis=0), rankdata(predicted[:, usable], axis=0),
-                                      axis=0).statistic
-    return result
-
-
-def _bootstrap(metric, y, predictions, samples, chunk=200) -> np.ndarray:
-    """The metric of the pooled held-out predictions for each resample of runs, (n_bootstrap,)."""
-    repeats, results = predictions.shape[0], []
-    for start in range(0, len(samples), chunk):
-        block = samples[start:start + chunk]                       # (b, runs)
-        pooled_y = np.tile(y[block], (1, repeats)).T               # (repeats * runs, b)
-        pooled = predictions[:, block].transpose(1, 0, 2).reshape(len(block), -1).T
-        results.append(_scores(metric, pooled_y, pooled))
-    return np.concatenate(results) if results else np.empty(0)
-
-
-def _model(kind: str, task: str, y_train: np.ndarray, n_columns: int, seed: int):
-    """An unfitted scikit-learn estimator: impute (training-fold median + missing indicator),
-    standardise, then ridge regression (alpha by RidgeCV's leave-one-out CV on the training fold)
-    or logistic regression (C = 1); for ``kind == "pca"``, PCA -> standardise -> the same, with the
-    number of components chosen by a ``GridSearchCV`` on the training fold."""
-    classify = task == "classification"
-    steps = [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True))]
-    if kind == "pca":
-        steps.append(("pca", PCA()))
-    steps += [("scale", StandardScaler()),
-              ("model", LogisticRegression(max_iter=5000) if classify else RidgeCV(alphas=ALPHAS))]
-    pipeline = Pipeline(steps)
-    if kind != "pca":
-        return pipeline
-    smallest_class = int(np.bincount(y_train.astype(int), minlength=2).min()) if classify else len(y_train)
-    inner = min(3, smallest_class)
-    fitting = len(y_train) - math.ceil(len(y_train) / max(inner, 2))
-    components = [count for count in PCA_COMPONENTS if count <= min(fitting, n_columns)] or [1]
-    if inner < 2:  # too few of a class for an inner split: a fixed number of components
-        return pipeline.set_params(pca__n_components=min(2, components[-1]))
-    split = (StratifiedKFold if classify else KFold)(inner, shuffle=True, random_state=seed)
-    return GridSearchCV(pipeline, {"pca__n_components": components}, cv=split,
-                        scoring="roc_auc" if classify else "neg_mean_squared_error")
-
-
-def _cross_validated(X, y, task, kind, splits, repeats, seed) -> tuple[np.ndarray, np.ndarray]:
-    """(raw, standardised), each (repeats, runs): the held-out predictions (loss on the target
-    scale, or probability of failure), and the same standardised within each held-out fold.
-
-    Pooled raw predictions mix models fitted on different training runs, and what differs between
-    them (their training runs' mean, their fit) is correlated with the held-out runs: pooled rank
-    metrics are then biased towards failure (rho about -0.2 on 40 runs without any signal, -0.04
-    after centring each fold). Standardising each fold's predictions (minus their mean, over their
-    standard deviation; label-free) removes that bias; rho and AUC are computed on them.
-    """
-    raw = np.full((repeats, len(y)), np.nan)
-    standardised = np.zeros((repeats, len(y)))
-    folds = len(splits) // repeats
-    for index, (train, test) in enumerate(splits):
-        if task == "classification" and np.unique(y[train]).size < 2:
-            raw[index // folds, test] = y[train].mean()  # one class in training: its share, no ranking
-            continue
-        model = _model(kind, task, y[train], X.shape[1], seed).fit(X[train], y[train])
-        predicted = model.predict_proba(X[test])[:, 1] if task == "classification" else model.predict(X[test])
-        raw[index // folds, test] = predicted
-        spread = predicted.std()
-        if spread > 0:
-            standardised[index // folds, test] = (predicted - predicted.mean()) / spread
-    return raw, standardised
-
-
-def _interval(distribution: np.ndarray) -> tuple[float, float]:
-    finite = distribution[np.isfinite(distribution)]
-    return (math.nan, math.nan) if finite.size == 0 else tuple(np.percentile(finite, [2.5, 97.5]))
 
 
 def _evaluate_task(task, mask, y, inputs, chosen, settings):
@@ -158,16 +54,16 @@ def _evaluate_task(task, mask, y, inputs, chosen, settings):
         X, note = (None, problem) if problem else usable_columns(inputs.table, columns, mask)
         if note and not problem:
             unusable.append(name)
-        predictions = None if X is None else _cross_validated(X, y, task, kind, splits, repeats, seed)
+        predictions = None if X is None else cross_validated(X, y, task, kind, splits, repeats, seed)
         for metric in TASK_METRICS[task]:
             row = {"predictor": name, "family": family, "metric": metric, **common,
                    "features": ", ".join(columns), "note": note}
             if predictions is not None:
                 scored = predictions[0] if metric == "r2" else predictions[1]
-                row["value"] = _scores(metric, np.tile(y, repeats)[:, None], scored.reshape(-1, 1))[0]
-                distribution = _bootstrap(metric, y, scored, samples)
-                row["ci_low"], row["ci_high"] = _interval(distribution)
-                by_fold = (np.array([_scores(metric, y[test, None], predictions[0][index // folds, test, None])[0]
+                row["value"] = scores(metric, np.tile(y, repeats)[:, None], scored.reshape(-1, 1))[0]
+                distribution = bootstrap_scores(metric, y, scored, samples)
+                row["ci_low"], row["ci_high"] = percentile_interval(distribution)
+                by_fold = (np.array([scores(metric, y[test, None], predictions[0][index // folds, test, None])[0]
                                      for index, (_, test) in enumerate(splits)]) if name in compared else None)
                 results[name, metric] = (row["value"], distribution, by_fold)
             rows.append(row)
@@ -181,7 +77,7 @@ def _evaluate_task(task, mask, y, inputs, chosen, settings):
                     results[combination, metric], results[baseline, metric])
                 difference, by_fold = dist_c - dist_b, folds_c - folds_b
                 row["value"] = value_c - value_b
-                row["ci_low"], row["ci_high"] = _interval(difference)
+                row["ci_low"], row["ci_high"] = percentile_interval(difference)
                 finite, fold_finite = difference[np.isfinite(difference)], by_fold[np.isfinite(by_fold)]
                 row["p_value"] = float(np.mean(finite <= 0)) if finite.size else math.nan
                 row["fraction_folds_positive"] = float(np.mean(fold_finite > 0)) if fold_finite.size else math.nan
@@ -255,7 +151,8 @@ def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "fina
     scale) or ``roc_auc`` (area under the ROC curve of the predicted failure probability).
     ``value``: the metric of the pooled held-out predictions (``n_runs x repeats`` pairs); rho and
     AUC use each fold's predictions standardised within that fold (label-free; without it, pooling
-    models fitted on different runs biases them towards failure, see ``_cross_validated``), R^2 the
+    models fitted on different runs biases them towards failure, see
+    ``readout_models.cross_validated``), R^2 the
     raw predictions. ``ci_low``, ``ci_high``: 95% percentile interval over ``n_bootstrap``
     resamples of runs (for AUC failing and other runs are resampled separately; a resampled run
     brings all its held-out predictions; the models are not refitted, so the interval leaves out

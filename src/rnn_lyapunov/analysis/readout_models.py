@@ -1,0 +1,120 @@
+"""The readout's models and scores: held-out predictions from repeated k-fold cross-validation,
+scored with Spearman rho, R^2 or ROC AUC, with bootstrap resamples of the runs.
+
+Models, folds and metrics are scikit-learn's and scipy's; :mod:`rnn_lyapunov.analysis.readout`
+uses these for every predictor and task.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.stats import mannwhitneyu, pearsonr, rankdata
+from sklearn.decomposition import PCA
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.metrics import r2_score, roc_auc_score
+from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+ALPHAS = np.logspace(-3, 3, 13)          # ridge penalties tried by the inner cross-validation
+PCA_COMPONENTS = (1, 2, 3, 5)           # numbers of principal components tried (those that fit)
+
+
+def scores(metric: str, y: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """``metric`` of each column of ``y`` and ``predicted`` (rows: runs) at once; NaN where undefined.
+
+    Spearman rho is the Pearson correlation of the ranks (``scipy.stats``, ties averaged, as in
+    ``spearmanr``); R^2 is ``sklearn.metrics.r2_score``, ROC AUC ``sklearn.metrics.roc_auc_score``
+    (for many columns with the same labels, the equal Mann-Whitney U / (n1 n0) of ``scipy.stats``).
+    """
+    result = np.full(y.shape[1], np.nan)
+    spread = np.ptp(y, axis=0) > 0
+    if metric == "roc_auc" and y.shape[1] > 1 and spread.all() and (y == y[:, :1]).all():
+        # Every column has the same labels (a class-stratified bootstrap): AUC = U / (n1 n0), the
+        # Mann-Whitney statistic of the failing runs' scores, for all columns in one scipy call.
+        failing = y[:, 0] == 1
+        statistic = mannwhitneyu(predicted[failing], predicted[~failing], axis=0, method="asymptotic").statistic
+        result[:] = statistic / (failing.sum() * (~failing).sum())
+    elif metric == "roc_auc":
+        if spread.sum() == 1:
+            result[spread] = roc_auc_score(y[:, spread][:, 0], predicted[:, spread][:, 0])
+        elif spread.any():
+            result[spread] = roc_auc_score(y[:, spread].astype(int), predicted[:, spread], average=None)
+    elif metric == "r2" and y.shape[0] >= 2 and spread.any():
+        result[spread] = r2_score(y[:, spread], predicted[:, spread], multioutput="raw_values")
+    elif metric == "spearman_rho" and y.shape[0] >= 3:
+        usable = spread & (np.ptp(predicted, axis=0) > 0)
+        if usable.any():
+            result[usable] = pearsonr(rankdata(y[:, usable], axis=0), rankdata(predicted[:, usable], axis=0),
+                                      axis=0).statistic
+    return result
+
+
+def bootstrap_scores(metric, y, predictions, samples, chunk=200) -> np.ndarray:
+    """The metric of the pooled held-out predictions for each resample of runs, (n_bootstrap,)."""
+    repeats, results = predictions.shape[0], []
+    for start in range(0, len(samples), chunk):
+        block = samples[start:start + chunk]                       # (b, runs)
+        pooled_y = np.tile(y[block], (1, repeats)).T               # (repeats * runs, b)
+        pooled = predictions[:, block].transpose(1, 0, 2).reshape(len(block), -1).T
+        results.append(scores(metric, pooled_y, pooled))
+    return np.concatenate(results) if results else np.empty(0)
+
+
+def estimator(kind: str, task: str, y_train: np.ndarray, n_columns: int, seed: int):
+    """An unfitted scikit-learn estimator: impute (training-fold median + missing indicator),
+    standardise, then ridge regression (alpha by RidgeCV's leave-one-out CV on the training fold)
+    or logistic regression (C = 1); for ``kind == "pca"``, PCA -> standardise -> the same, with the
+    number of components chosen by a ``GridSearchCV`` on the training fold."""
+    classify = task == "classification"
+    steps = [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True))]
+    if kind == "pca":
+        steps.append(("pca", PCA()))
+    steps += [("scale", StandardScaler()),
+              ("model", LogisticRegression(max_iter=5000) if classify else RidgeCV(alphas=ALPHAS))]
+    pipeline = Pipeline(steps)
+    if kind != "pca":
+        return pipeline
+    smallest_class = int(np.bincount(y_train.astype(int), minlength=2).min()) if classify else len(y_train)
+    inner = min(3, smallest_class)
+    fitting = len(y_train) - math.ceil(len(y_train) / max(inner, 2))
+    components = [count for count in PCA_COMPONENTS if count <= min(fitting, n_columns)] or [1]
+    if inner < 2:  # too few of a class for an inner split: a fixed number of components
+        return pipeline.set_params(pca__n_components=min(2, components[-1]))
+    split = (StratifiedKFold if classify else KFold)(inner, shuffle=True, random_state=seed)
+    return GridSearchCV(pipeline, {"pca__n_components": components}, cv=split,
+                        scoring="roc_auc" if classify else "neg_mean_squared_error")
+
+
+def cross_validated(X, y, task, kind, splits, repeats, seed) -> tuple[np.ndarray, np.ndarray]:
+    """(raw, standardised), each (repeats, runs): the held-out predictions (loss on the target
+    scale, or probability of failure), and the same standardised within each held-out fold.
+
+    Pooled raw predictions mix models fitted on different training runs, and what differs between
+    them (their training runs' mean, their fit) is correlated with the held-out runs: pooled rank
+    metrics are then biased towards failure (rho about -0.2 on 40 runs without any signal, -0.04
+    after centring each fold). Standardising each fold's predictions (minus their mean, over their
+    standard deviation; label-free) removes that bias; rho and AUC are computed on them.
+    """
+    raw = np.full((repeats, len(y)), np.nan)
+    standardised = np.zeros((repeats, len(y)))
+    folds = len(splits) // repeats
+    for index, (train, test) in enumerate(splits):
+        if task == "classification" and np.unique(y[train]).size < 2:
+            raw[index // folds, test] = y[train].mean()  # one class in training: its share, no ranking
+            continue
+        model = estimator(kind, task, y[train], X.shape[1], seed).fit(X[train], y[train])
+        predicted = model.predict_proba(X[test])[:, 1] if task == "classification" else model.predict(X[test])
+        raw[index // folds, test] = predicted
+        spread = predicted.std()
+        if spread > 0:
+            standardised[index // folds, test] = (predicted - predicted.mean()) / spread
+    return raw, standardised
+
+
+def percentile_interval(distribution: np.ndarray) -> tuple[float, float]:
+    finite = distribution[np.isfinite(distribution)]
+    return (math.nan, math.nan) if finite.size == 0 else tuple(np.percentile(finite, [2.5, 97.5]))
