@@ -16,7 +16,8 @@ Discovery is lazy (the first ``available_architectures`` / ``get_architecture`` 
 A built-in or entry-point plugin that fails to import emits a :class:`PluginLoadWarning` and is
 skipped, so one broken third-party package does not disable the others; a file named explicitly in
 ``plugin_paths`` that fails raises :class:`~rnn_lyapunov.errors.InputError`. The core never
-imports a plugin by name.
+imports a plugin by name. Registering, discovery and lookup are the project's one
+:class:`~rnn_lyapunov.registry.Registry` (:data:`ARCHITECTURES`), as for datasets and figures.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from rnn_lyapunov.architectures.base import RecurrentArchitecture
 from rnn_lyapunov.errors import InputError
-from rnn_lyapunov.registry import PluginSkippedWarning, RegistrationError, Registry, source_of
+from rnn_lyapunov.registry import PluginSkippedWarning, RegistrationError, Registry
 
 PLUGIN_PACKAGE = "rnn_lyapunov.plugins"
 ENTRY_POINT_GROUP = "rnn_lyapunov.architectures"
