@@ -43,7 +43,7 @@ def dataset_inputs(name: str, data_dir: str | None, note) -> tuple[torch.Tensor,
     options), which is what ``prepare_dataset`` would have written.
     """
     from rnn_lyapunov.datasets import build_dataset, get_dataset_builder, load_dataset
-    from rnn_lyapunov.datasets.prepared import METADATA_FILE
+    from rnn_lyapunov.datasets.registry import METADATA_FILE
 
     get_dataset_builder(name)  # unknown name -> InputError listing the known ones
     directory = Path(data_dir) if data_dir is not None else DEFAULT_DATA_ROOT / name

@@ -6,8 +6,15 @@ it with ``@register_dataset("name")``; the registry finds it by scanning this pa
 """
 
 from rnn_lyapunov.datasets.base import TASKS, DatasetBuilder, SequenceDataset, Split
-from rnn_lyapunov.datasets.registry import available_datasets, describe_datasets, get_dataset_builder, register_dataset
-from rnn_lyapunov.datasets.prepared import build_dataset, load_dataset, prepare_dataset  # isort: skip  (imports the registry)
+from rnn_lyapunov.datasets.registry import (
+    available_datasets,
+    build_dataset,
+    describe_datasets,
+    get_dataset_builder,
+    load_dataset,
+    prepare_dataset,
+    register_dataset,
+)
 
 __all__ = [
     "TASKS", "DatasetBuilder", "SequenceDataset", "Split", "available_datasets", "build_dataset",
