@@ -120,6 +120,12 @@ def _import_file(monkeypatch, path, module_name):
     return module
 
 
+def _forget_afterwards(monkeypatch, module_name):
+    """Remove ``module_name`` from sys.modules when the test ends (it is not imported yet)."""
+    monkeypatch.setitem(sys.modules, module_name, None)  # undone by deleting the key again
+    del sys.modules[module_name]
+
+
 def _rediscover(monkeypatch, kind, entry_point_list=()):
     """Discovery not yet run (built-ins kept), with ``entry_point_list`` as the installed entry points."""
     monkeypatch.setattr(kind.registry, "discovered", False)
@@ -173,8 +179,7 @@ def test_a_new_one_file_module_in_the_package_is_discovered(kind, monkeypatch, t
     (tmp_path / "registry_test_one_file.py").write_text(kind.source("registry_test_one_file"))
     monkeypatch.setattr(package, "__path__", [*package.__path__, str(tmp_path)])
     module_name = f"{kind.registry.package}.registry_test_one_file"
-    monkeypatch.setitem(sys.modules, module_name, None)  # restored (removed) after the test
-    del sys.modules[module_name]
+    _forget_afterwards(monkeypatch, module_name)
     _rediscover(monkeypatch, kind)
     assert "registry_test_one_file" in kind.registry.names()
     assert kind.registry.definition(kind.get("registry_test_one_file")).__module__ == module_name
@@ -185,8 +190,7 @@ def test_an_entry_point_plugin_is_discovered(kind, monkeypatch, tmp_path, regist
     module_name = f"registry_test_entry_point_{kind.name}_{registered}"
     (tmp_path / f"{module_name}.py").write_text(kind.source("registry_test_entry_point", registered))
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(sys.modules, module_name, None)
-    del sys.modules[module_name]
+    _forget_afterwards(monkeypatch, module_name)
     value = module_name if registered else f"{module_name}:Thing"
     _rediscover(monkeypatch, kind, [EntryPoint("registry_test_entry_point", value, kind.registry.entry_point_group)])
     if registered or kind.registry.adopt is not None:
