@@ -6,7 +6,9 @@ exponents or epochs are padded with NaN. Everything here works on that padding: 
 spectrum is at the last epoch whose mean spectrum is finite, not at the last epoch label of the sweep.
 
 Sweeps written by other tools may hold only ``lyapunov_exponents``; :func:`with_derived_quantities`
-adds what can be computed from it (the figures call it wherever they read a sweep).
+adds what can be computed from it (the figures call it wherever they read a sweep). Which
+hyperparameters a sweep varies is in :mod:`rnn_lyapunov.analysis.hyperparameters` (its names are
+importable from here too).
 """
 
 from __future__ import annotations
