@@ -135,3 +135,40 @@ def test_the_first_commands_of_the_readme_and_getting_started_agree():
     readme = commands("README.md")
     assert len(readme) == 2 and readme == commands("docs/getting-started.md")
     assert readme[0].endswith("snakemake --cores all") and readme[1].endswith("&& pytest")
+
+
+def _shell_commands():
+    """(page, command) for every command line of the pages' ```bash blocks (continuations joined, comments cut)."""
+    import shlex
+
+    found = []
+    for page in pages():
+        for block in re.findall(r"^```bash\n(.*?)^```", page.read_text(encoding="utf-8"), re.S | re.M):
+            for line in block.replace("\\\n", " ").splitlines():
+                line = line.split(" #", 1)[0].strip()
+                if line and not line.startswith("#"):
+                    for command in line.split("&&"):
+                        found.append((page, shlex.split(command.strip())))
+    return found
+
+
+def test_the_rnn_lyapunov_commands_the_pages_show_are_accepted_by_the_parser():
+    from rnn_lyapunov.cli.commands import build_parser
+
+    commands = [(page, words) for page, words in _shell_commands() if words[0] == "rnn-lyapunov"]
+    assert len(commands) >= 8
+    for page, words in commands:
+        try:
+            build_parser().parse_args(words[1:])
+        except SystemExit:
+            pytest.fail(f"{page.relative_to(ROOT)}: `{' '.join(words)}` is refused by the parser")
+
+
+def test_the_files_the_snakemake_commands_name_exist():
+    commands = [(page, words) for page, words in _shell_commands() if words[0] == "snakemake"]
+    assert len(commands) >= 10
+    for page, words in commands:
+        for option in ("--configfile", "--profile"):
+            if option in words:
+                path = words[words.index(option) + 1]
+                assert path == "my_sweep.yaml" or (ROOT / path).exists(), f"{page.relative_to(ROOT)}: {path} does not exist"
