@@ -49,6 +49,24 @@ def wrong_flag_defaults(text: str) -> list[str]:
     return wrong
 
 
+# `key` (default X): a setting's default stated in prose
+KEY_DEFAULT = re.compile(r"`([a-z_]+(?:\.[a-z_]+)?)` \(default ([^)]*)\)")
+
+
+def wrong_setting_defaults(text: str) -> list[str]:
+    """The "`setting.key` (default X)" claims in ``text`` that the settings table contradicts."""
+    from rnn_lyapunov.config.settings import BY_KEY
+
+    wrong = []
+    for key, claimed in KEY_DEFAULT.findall(text):
+        if key in BY_KEY:
+            default = BY_KEY[key].default
+            expected = "null" if default is None else str(default)
+            if claimed.strip("` ").split(";")[0].strip() not in (expected, str(default)):
+                wrong.append(f"{key}: the page says default {claimed!r}, the settings {expected!r}")
+    return wrong
+
+
 @pytest.mark.parametrize(("page", "table"), [(page, name) for page, tables in generate_tables.TABLES.items()
                                              for name in tables])
 def test_the_generated_tables_are_current(page, table):
@@ -74,8 +92,14 @@ def test_the_flag_default_checker_catches_a_wrong_claim():
 
 
 @pytest.mark.parametrize("page", pages(), ids=lambda page: str(page.relative_to(ROOT)))
-def test_flag_defaults_stated_in_prose_match_the_parsers(page):
-    assert wrong_flag_defaults(page.read_text(encoding="utf-8")) == []
+def test_defaults_stated_in_prose_match_the_code(page):
+    text = page.read_text(encoding="utf-8")
+    assert wrong_flag_defaults(text) + wrong_setting_defaults(text) == []
+
+
+def test_the_setting_default_checker_catches_a_wrong_claim():
+    assert wrong_setting_defaults("`spectrum.trajectories` (default 16) and `hidden_size` (default 64)") == [
+        "spectrum.trajectories: the page says default '16', the settings '8'"]
 
 
 def test_the_engine_signature_on_the_engine_page_is_the_functions():
