@@ -196,3 +196,27 @@ def test_the_files_the_snakemake_commands_name_exist():
             if option in words:
                 path = words[words.index(option) + 1]
                 assert path == "my_sweep.yaml" or (ROOT / path).exists(), f"{page.relative_to(ROOT)}: {path} does not exist"
+
+
+def test_what_the_pages_say_of_the_default_workflow_is_config_yaml():
+    import yaml
+
+    from rnn_lyapunov.config.sweep import expand_sweep
+
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text(encoding="utf-8"))
+    runs = len(expand_sweep(config))
+    cross = config["sweep"]["cross"]
+    epochs = ", ".join(map(str, config["spectrum"]["epochs"][:-1])) + f" and {config['spectrum']['epochs'][-1]}"
+
+    def flat(page):
+        return re.sub(r"\s+", " ", (ROOT / page).read_text(encoding="utf-8"))
+
+    for page in ("README.md", "docs/getting-started.md"):
+        assert f"a training sweep of {runs} networks" in flat(page), page
+    assert f"({runs} small RNNs and GRUs on a signal-copy task, with spectra at initialisation and after epochs {epochs})" \
+        in flat("README.md")
+    counts = " x ".join(f"{['', 'one', 'two', 'three', 'four', 'five'][len(cross[key])]} {name}" for key, name in
+                        (("init_scale", "init scales"), ("learning_rate", "learning rates"), ("seed", "seeds")))
+    assert (f"{runs} small runs on `signal_copy` (RNN, GRU x {counts}, hidden size {config['training']['hidden_size']}, "
+            f"{config['training']['epochs']} epochs)") in flat("docs/workflow.md")
+    assert f"at initialisation and after epochs {epochs}), {runs} runs" in flat("docs/figures.md")
