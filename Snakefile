@@ -1,7 +1,7 @@
 """Regenerate the figures of Vogt et al. (2022): data -> training sweep with spectra -> sweep.nc -> figures.
 
 Run from the repository root: `snakemake --cores all` (default config, a few minutes on a CPU) or
-`snakemake --cores all --configfile config/paper.yaml` (paper scale, GPU). See README, "Workflow".
+`snakemake --cores all --configfile config/paper.yaml` (paper scale, GPU). See docs/workflow.md.
 """
 
 from snakemake.utils import min_version

@@ -1,6 +1,6 @@
 """Side-by-side benchmark against other Lyapunov-spectrum tools, on the same networks.
 
-    python benchmarks/bench_peers.py            # the workloads of the README's Performance section
+    python benchmarks/bench_peers.py            # the workloads of docs/performance.md
     python benchmarks/bench_peers.py --quick    # tiny sizes: a smoke test (seconds)
 
 Peers (the optional extra ``bench``: ``pip install -e .[bench]``):

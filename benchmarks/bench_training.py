@@ -67,7 +67,7 @@ def main() -> None:
 
 
 def measure_workflow_default() -> None:
-    """Every run of config/config.yaml (the README's default job), as the workflow trains them."""
+    """Every run of config/config.yaml (the default workflow's job), as the workflow trains them."""
     config = yaml.safe_load(WORKFLOW_CONFIG.read_text())
     totals = {"total": 0.0, "spectra": 0.0, "count": 0}
     with tempfile.TemporaryDirectory() as results_dir:

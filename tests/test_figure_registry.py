@@ -1,11 +1,9 @@
 """The figure registry: registration and its refusals, discovery (package scan, entry points), lookup."""
 
 import importlib
-import re
 import sys
 import textwrap
 from importlib.metadata import EntryPoint
-from pathlib import Path
 
 import pytest
 
@@ -198,11 +196,10 @@ def test_every_built_in_figure_module_is_found_by_the_scan():
     assert set(describe_figures()) == set(available_figures())
 
 
-def test_the_readme_figure_example_registers_and_draws(fresh_registry, tmp_path, monkeypatch):
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = text.split("<!-- section: figures -->", 1)[1].split("<!-- section:", 1)[0]
-    source = next(block for block in re.findall(r"```python\n(.*?)```", section, flags=re.S)
-                  if "@register_figure" in block)
+def test_the_docs_figure_example_registers_and_draws(fresh_registry, tmp_path, monkeypatch):
+    from docs_pages import ROOT, block_containing
+
+    source = block_containing(ROOT / "docs/figures.md", "@register_figure(").code
     (tmp_path / "readme_figure.py").write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(sys, "modules", dict(sys.modules))
@@ -214,5 +211,5 @@ def test_the_readme_figure_example_registers_and_draws(fresh_registry, tmp_path,
 
 
 def registry_names_before(registry_copy):
-    """The names in the registry copy before the README module registered (the built-ins)."""
+    """The names in the registry copy before the docs' example module registered (the built-ins)."""
     return [name for name, figure in registry_copy.items() if figure.source.startswith("rnn_lyapunov.")]

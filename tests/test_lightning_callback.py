@@ -19,7 +19,7 @@ from rnn_lyapunov import from_torch, lyapunov_spectrum  # noqa: E402
 from rnn_lyapunov.errors import InputError  # noqa: E402
 from rnn_lyapunov.lightning import LyapunovSpectrumCallback  # noqa: E402
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+TRAINING_PAGE = Path(__file__).resolve().parents[1] / "docs" / "training.md"
 # Lightning's own notices on a tiny CPU run, none of them about this package: a SLURM hint where
 # `srun` exists, a torch-pytree deprecation inside Lightning, and advice on data-loader workers.
 LIGHTNING_NOISE = [
@@ -174,12 +174,13 @@ def test_without_lightning_the_import_error_says_what_to_install(monkeypatch):
 
 @quiet_lightning
 @pytest.mark.filterwarnings("ignore:Starting from v1.9.0, `tensorboardX` has been removed")  # the default logger
-def test_the_readme_lightning_snippet_runs(tmp_path, monkeypatch):
-    section = README.read_text(encoding="utf-8").split("### Spectra in your own training loop")[1].split("\n### ")[0]
-    snippet = re.findall(r"```python\n(.*?)```", section, flags=re.S)[1]
+def test_the_docs_lightning_snippet_runs(tmp_path, monkeypatch):
+    from docs_pages import block_containing
+
+    snippet = block_containing(TRAINING_PAGE, "LyapunovSpectrumCallback(").code
     inputs, train_loader, val_loader = loaders()
     monkeypatch.chdir(tmp_path)
-    exec(compile(snippet, "README.md", "exec"), {"model": Summer(), "val_inputs": inputs,
+    exec(compile(snippet, "docs/training.md", "exec"), {"model": Summer(), "val_inputs": inputs,
                                                  "train_loader": train_loader, "val_loader": val_loader})
     written = xr.load_dataset(tmp_path / "results/spectra/my_run.nc")
     assert written["epoch"].values.tolist() == [0, 1, 2, 3, 4]

@@ -16,7 +16,7 @@ from rnn_lyapunov.config.run_config import validate_run_config
 from rnn_lyapunov.errors import InputError
 from rnn_lyapunov.training import spectra
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+TRAINING_PAGE = Path(__file__).resolve().parents[1] / "docs" / "training.md"
 
 
 def train(encoder, head, inputs, targets, monitor, epochs=3, **metrics_of_epoch):
@@ -224,11 +224,12 @@ def test_monitor_files_join_a_sweep_that_figures_and_the_readout_read(tmp_path, 
     assert (table["n_runs"] == 4).all() and np.isfinite(table["value"]).any()
 
 
-def test_the_readme_loop_runs(tmp_path, monkeypatch):
-    section = README.read_text(encoding="utf-8").split("### Spectra in your own training loop")[1].split("\n### ")[0]
-    snippet = re.findall(r"```python\n(.*?)```", section, flags=re.S)[0]
+def test_the_docs_loop_runs(tmp_path, monkeypatch):
+    from docs_pages import block_containing
+
+    snippet = block_containing(TRAINING_PAGE, "SpectrumMonitor(encoder").code
     monkeypatch.chdir(tmp_path)
-    exec(compile(snippet, "README.md", "exec"), {})
+    exec(compile(snippet, "docs/training.md", "exec"), {})
     written = xr.load_dataset(tmp_path / "results/spectra/my_run.nc")
     assert written["epoch"].values.tolist() == [0, 1, 2, 3] and written.sizes["exponent"] == 32
     assert np.isfinite(written["lyapunov_exponents"]).all()

@@ -14,7 +14,7 @@ import yaml
 from test_workflow import REPOSITORY, copy_workflow, job_counts, snakemake
 
 pytestmark = pytest.mark.slow
-# experiment -> training runs (README, "Reproducing the authors' experiments")
+# experiment -> training runs (docs/paper.md)
 EXPECTED_RUNS = {"architectures": 11 * 10, "grid": 11 * 10, "initialisation": 2 * 4 * 60}
 
 

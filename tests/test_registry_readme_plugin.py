@@ -1,7 +1,4 @@
-"""The plugin example in the README's 'Add your own architecture' section works as printed."""
-
-import re
-from pathlib import Path
+"""The plugin example of docs/architectures.md ('Add your own architecture') works as printed."""
 
 import pytest
 
@@ -9,14 +6,11 @@ from rnn_lyapunov import available_architectures, check_jacobian, create_model
 from rnn_lyapunov.architectures import registry
 from rnn_lyapunov.architectures.registry import load_plugin_paths
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+from docs_pages import ROOT, block_containing
 
 
 def _readme_plugin_source() -> str:
-    text = README.read_text()
-    section = text.split("<!-- section: architectures -->", 1)[1].split("<!-- section:", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    return next(block for block in blocks if "@register_architecture" in block)
+    return block_containing(ROOT / "docs/architectures.md", "@register_architecture").code
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""One declaration per setting: the schema file, README table and engine-error names come from it."""
+"""One declaration per setting: the schema file, the settings table of docs/settings.md and engine-error names come from it."""
 
 import re
 from pathlib import Path
@@ -21,10 +21,11 @@ def test_the_workflow_schema_file_is_the_generated_one():
         "workflow/schemas/config.schema.yaml`")
 
 
-def test_the_readme_settings_table_is_the_generated_one():
-    readme = (ROOT / "README.md").read_text()
-    match = re.search(r"<!-- settings-table:start -->\n(.*?)\n<!-- settings-table:end -->", readme, re.S)
-    assert match is not None and match.group(1) == settings_table()
+def test_the_docs_settings_table_is_the_generated_one():
+    page = (ROOT / "docs/settings.md").read_text()
+    match = re.search(r"<!-- settings-table:start -->\n(.*?)\n<!-- settings-table:end -->", page, re.S)
+    assert match is not None and match.group(1) == settings_table(), (
+        "the settings table of docs/settings.md is stale: run `python docs/generate_tables.py`")
 
 
 def test_every_setting_has_a_default_in_the_run_config_defaults():

@@ -100,7 +100,7 @@ def test_architecture_from_plugin_paths_joins_the_sweep(workflow_copy):
 
 
 def test_the_readme_plugin_example_trains_through_the_workflow(workflow_copy):
-    """The README's `leaky-rnn` (a hyphenated name) joins a sweep and trains, spectra included."""
+    """The `leaky-rnn` of docs/architectures.md (a hyphenated name) joins a sweep and trains, spectra included."""
     from test_registry_readme_plugin import _readme_plugin_source
 
     (workflow_copy / "leaky_rnn.py").write_text(_readme_plugin_source())

@@ -85,7 +85,10 @@ def create_model(
 
     Args:
         name: a name from ``available_architectures()`` (e.g. ``"rnn"``, ``"lstm"``, ``"gru"``).
-        input_size, hidden_size, output_size, num_layers: positive ints.
+        input_size: features per input step, a positive int.
+        hidden_size: units per layer, a positive int.
+        output_size: features of the linear readout, a positive int.
+        num_layers: stacked recurrent layers, a positive int.
         init: ``"default"`` | ``"uniform"`` (needs ``init_scale`` p: every core parameter uniform
             in [-p, p], as in Vogt et al. 2022) | ``"orthogonal"`` (recurrent weights orthogonal
             times ``init_gain``, default 1). See ``RecurrentArchitecture.reset_parameters``.

@@ -6,7 +6,7 @@ default and a one-line help. From this table come:
 * the run-config defaults and validation (:mod:`rnn_lyapunov.config.run_config`);
 * the workflow's JSON schema, ``workflow/schemas/config.schema.yaml`` (:mod:`rnn_lyapunov.config.schema`);
 * the command-line flags of ``rnn-lyapunov train`` and ``rnn-lyapunov spectrum`` (:mod:`rnn_lyapunov.cli`);
-* the settings table in the README;
+* the settings table of the documentation (`docs/settings.md`, written by `docs/generate_tables.py`);
 * the names the engine's argument errors are translated to (``warmup_steps`` -> ``spectrum.warmup_steps``
   in a config, ``--warmup-steps`` on the command line).
 
@@ -32,7 +32,7 @@ class Setting:
         schema: JSON-schema fragment of one value (type, bounds, enum; ``description`` when the
             allowed values need words).
         default: the value when the config leaves the key out.
-        help: one line for the README table and ``--help``.
+        help: one line for the documentation's settings table and ``--help``.
         run_id_label: how the value is named in a run id when a sweep varies it (``lr`` ->
             ``lr0.001``); None: ``key=value``.
         engine_argument: the ``lyapunov_spectrum`` argument this setting is passed as, if any.
@@ -199,7 +199,7 @@ def describe_allowed(schema: dict) -> str:
 
 
 def settings_table() -> str:
-    """The README's settings table (Markdown), generated from ``SETTINGS``."""
+    """The settings table of `docs/settings.md` (Markdown), generated from ``SETTINGS``."""
     rows = ["| key | default | allowed | meaning |", "| --- | --- | --- | --- |"]
     for setting in SETTINGS:
         default = "null" if setting.default is None else repr(setting.default).replace("'", "")

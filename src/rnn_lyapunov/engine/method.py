@@ -1,7 +1,7 @@
 """How a spectrum is computed: the dtype of the tangent frame and how it is re-triangularised.
 
 ``tangent_dtype="auto"`` and ``factorization="auto"`` (the defaults) choose, from measurements on
-the reference machine (README, "Performance"):
+the reference machine (docs/performance.md):
 
 * a frame that is square or nearly so (``n_exponents >= 32`` and more than a quarter of the
   tangent dimension) spends most of its time re-triangularising, which is 2-4x cheaper by LU than by

@@ -256,7 +256,7 @@ def run_search(config, *, n_trials: int | None = None, progress=None):
 
     Args:
         config: a search config: a mapping or the path of a YAML/JSON file (``config/search.yaml``,
-            README "Spectrum-guided hyperparameter search").
+            docs/search.md).
         n_trials: the study's budget of finished (complete or pruned) trials, overriding
             ``search.n_trials``. Trials already in the storage count: a re-run after a kill does
             only what is left, and N workers together stop near the budget (each finishes the

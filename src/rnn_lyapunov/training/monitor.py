@@ -104,7 +104,7 @@ class SpectrumMonitor:
             ``"unknown"`` (NaN for numbers).
         batch_first: the layout of ``inputs``; default: the module's ``batch_first`` (True for ours).
         **spectrum_settings: the run config's ``spectrum.*`` settings, same names, defaults and
-            checks (README "Settings"). ``epochs``: the epochs whose ``record`` takes a spectrum
+            checks (docs/settings.md). ``epochs``: the epochs whose ``record`` takes a spectrum
             (``"all"``; epoch 0 always). ``trajectories``/``steps``: the first so many sequences /
             time steps of ``inputs``; default: all of them.
 

@@ -2,7 +2,7 @@
 # A throwaway one-node SLURM cluster on this machine (loopback only), to try the SLURM profile
 # without a real cluster; tests/test_slurm_cluster.py and CI (.ci/run) use it. Needs root and
 # Debian/Ubuntu (apt-get); no accounting (slurmdbd), so it is the "cluster without accounting"
-# case of the README (the profile's `slurm-status-command: squeue`).
+# case of docs/workflow.md (the profile's `slurm-status-command: squeue`).
 #
 #   local-cluster.sh install                        # apt-get install slurmctld slurmd slurm-client munge (once)
 #   local-cluster.sh start DIR [--owner PID]        # install if needed, start, wait until the node is idle
