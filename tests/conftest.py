@@ -62,3 +62,34 @@ class JacobianOnly(AutodiffOnly):
 @pytest.fixture
 def jacobian_only():
     return JacobianOnly
+
+
+# The suite's time, printed at the end of every run (CI's log keeps it): the wall time, and the
+# test time of the tests marked slow against the others (setup, call and teardown of each).
+_TEST_SECONDS = {"slow": [0, 0.0], "other": [0, 0.0]}  # kind -> [tests, seconds]
+
+
+def pytest_sessionstart(session):
+    import time
+
+    session.config._suite_started = time.monotonic()
+
+
+def pytest_runtest_logreport(report):
+    kind = _TEST_SECONDS["slow" if "slow" in report.keywords else "other"]
+    kind[1] += report.duration
+    kind[0] += report.when == "call" or (report.when == "setup" and report.skipped)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    import time
+
+    started = getattr(config, "_suite_started", None)
+    if started is None:
+        return
+    (slow, slow_s), (other, other_s) = _TEST_SECONDS["slow"], _TEST_SECONDS["other"]
+    share = slow_s / (slow_s + other_s) if slow_s + other_s else 0.0
+    terminalreporter.write_sep("=", "suite time")
+    terminalreporter.write_line(
+        f"wall {time.monotonic() - started:.0f} s; test time {slow_s + other_s:.0f} s: marked slow {slow} tests "
+        f"{slow_s:.0f} s ({share:.0%}), the other {other} tests {other_s:.0f} s")

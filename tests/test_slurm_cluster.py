@@ -2,8 +2,9 @@
 
 The script installs slurmctld, slurmd, slurm-client and munge with apt-get and starts them on
 loopback, without accounting (the profile's squeue status checks). So this needs root and
-apt-get; it is skipped otherwise or with RNN_LYAPUNOV_SKIP_SLURM=1, and with
-RNN_LYAPUNOV_REQUIRE_SLURM=1 (set by .ci/run) a missing requirement fails instead of skipping.
+apt-get, and no SLURM of the machine's own (/etc/slurm/slurm.conf, as on a cluster's login node:
+the script refuses to start beside it); it is skipped otherwise or with RNN_LYAPUNOV_SKIP_SLURM=1,
+and with RNN_LYAPUNOV_REQUIRE_SLURM=1 (set by .ci/run) a missing requirement fails instead of skipping.
 
 One Snakemake run of config/tests/tiny.yaml through `--profile workflow/profiles/slurm` on a copy
 of the workflow, with longer training (EPOCHS epochs of small batches, so a training job can be
@@ -48,13 +49,18 @@ PROFILE = [
     "--set-resources", "combine_spectra:mem_mb=1000",
 ]
 RUN_TIMEOUT = 1500  # seconds for the whole SLURM run
+SYSTEM_SLURM_CONF = Path("/etc/slurm/slurm.conf")
 
 
-def _skip_reason() -> str | None:
+def _skip_reason(system_conf: Path = SYSTEM_SLURM_CONF) -> str | None:
     if os.environ.get("RNN_LYAPUNOV_SKIP_SLURM") == "1":
         return "RNN_LYAPUNOV_SKIP_SLURM=1"
     if not sys.platform.startswith("linux"):
         return "the local SLURM cluster needs Linux"
+    if system_conf.exists():
+        # The jobs' srun would read that file instead of the test cluster's, so local-cluster.sh refuses.
+        return (f"this machine has its own SLURM ({system_conf}); the test cluster does not start beside it "
+                "(test the profile on that cluster with `snakemake --profile workflow/profiles/slurm`)")
     if os.geteuid() != 0:
         return "needs root: local-cluster.sh installs and starts munged, slurmctld and slurmd"
     if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import math
 
-try:
-    from lightning.pytorch.callbacks import Callback
-except ImportError as error:  # the package works without Lightning; only this module needs it
-    raise ImportError("rnn_lyapunov.lightning needs PyTorch Lightning, which is not installed: "
-                      "pip install 'rnn-lyapunov[lightning]' (or pip install lightning).") from error
+from rnn_lyapunov.extras import require
 
-from rnn_lyapunov.errors import InputError
+require("lightning", needed_by="rnn_lyapunov.lightning (LyapunovSpectrumCallback)")
+from lightning.pytorch.callbacks import Callback  # noqa: E402 - after the check that names the extra
+
+from rnn_lyapunov.errors import InputError  # noqa: E402
 from rnn_lyapunov.training.monitor import METRICS, SpectrumMonitor, check_spectrum_settings
 
 LOGGED = ("largest_lyapunov_exponent", "kaplan_yorke_dimension")

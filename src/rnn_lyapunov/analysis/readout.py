@@ -15,7 +15,11 @@ import math
 import warnings
 
 import numpy as np
-import pandas as pd
+
+from rnn_lyapunov.extras import require
+
+require("workflow", "sklearn", "pandas", needed_by="rnn_lyapunov.analysis.readout (evaluate_readout)")
+import pandas as pd  # noqa: E402 - after the check that names the extra to install
 import sklearn
 import xarray as xr
 from threadpoolctl import threadpool_limits

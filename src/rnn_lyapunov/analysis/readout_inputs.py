@@ -14,7 +14,11 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
+
+from rnn_lyapunov.extras import require
+
+require("workflow", "sklearn", "pandas", needed_by="rnn_lyapunov.analysis.readout_inputs")
+import pandas as pd  # noqa: E402 - after the check that names the extra to install
 import xarray as xr
 from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 

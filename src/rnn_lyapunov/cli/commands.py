@@ -2,7 +2,8 @@
 search hyperparameters.
 
 Exit codes: 0 success; 2 bad usage or bad input (an :class:`~rnn_lyapunov.errors.InputError`: a
-one-paragraph message on stderr, no traceback); 1 an unexpected internal error (a short message and
+one-paragraph message on stderr, no traceback), a missing optional extra included (the message
+gives its ``pip install`` line; :mod:`rnn_lyapunov.extras`); 1 an unexpected internal error (a short message and
 a hint to re-run with ``--debug`` for the traceback). Output files are written atomically, so a
 failed or interrupted command leaves every existing file as it was.
 """
@@ -230,9 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             message = ("interrupted. Files are written atomically, so none is partial; a training run "
                        "resumes from its last checkpoint when started again.")
         except Exception as error:  # noqa: BLE001 - anything else is a bug: short message, traceback on request
-            hint = "" if args.debug else " Re-run with --debug for the traceback and report it."
-            code, trace = EXIT_INTERNAL, traceback.format_exc()
-            message = f"internal error: {type(error).__name__}: {error}.{hint}"
+            code, message, trace = _unexpected(error, args.debug)
     _print_warnings(args, caught)
     if message is not None:
         if args.debug:
@@ -240,6 +239,19 @@ def main(argv: list[str] | None = None) -> int:
         # The message comes last, so it is what a user sees at the bottom of the terminal.
         print(f"rnn-lyapunov: {message}", file=sys.stderr)
     return code
+
+
+def _unexpected(error: Exception, debug: bool) -> tuple[int, str, str]:
+    """(exit code, message, traceback) of an exception no handler expected: a package of an optional
+    extra that no ``require`` guarded is bad input (install the extra); anything else is a bug."""
+    from rnn_lyapunov.extras import missing_extra
+
+    trace = traceback.format_exc()
+    missing = missing_extra(error) if isinstance(error, ModuleNotFoundError) else None
+    if missing is not None:
+        return EXIT_INPUT, f"error: {missing}", trace
+    hint = "" if debug else " Re-run with --debug for the traceback and report it."
+    return EXIT_INTERNAL, f"internal error: {type(error).__name__}: {error}.{hint}", trace
 
 
 def _silence_stdout() -> None:

@@ -64,6 +64,9 @@ class SequentialDigits(DatasetBuilder):
         options = {"validation_fraction": validation_fraction, "test_fraction": test_fraction}
         fractions = tuple(require_fraction(options, key, self.name) for key in options)
         if mnist_dir is None:
+            from rnn_lyapunov.extras import require
+
+            require("workflow", "sklearn", needed_by="dataset 'sequential_digits' without mnist_dir (scikit-learn's digits)")
             from sklearn.datasets import load_digits  # imported here: scikit-learn is slow to import
 
             digits = load_digits()

@@ -11,7 +11,11 @@ Nothing is imported here until it is used (PEP 562), so importing a figure modul
 from the workflow, does not import every other figure.
 """
 
+from rnn_lyapunov.extras import require
 from rnn_lyapunov.lazy_exports import lazy_exports
+
+# Every figure module imports matplotlib or seaborn: say which extra brings them before any does.
+require("workflow", "matplotlib", "seaborn", needed_by="rnn_lyapunov.figures (the paper figures)")
 
 _PUBLIC_NAMES = {
     "register_figure": "rnn_lyapunov.figures.registry",

@@ -10,7 +10,11 @@ TPE keeps no state between trials but its random stream (it reads the history fr
 from __future__ import annotations
 
 import numpy as np
-import optuna
+
+from rnn_lyapunov.extras import require
+
+require("search", "optuna", needed_by="rnn_lyapunov.search.sampler")
+import optuna  # noqa: E402 - after the check that names the extra to install
 
 
 class TrialSeededTPESampler(optuna.samplers.BaseSampler):

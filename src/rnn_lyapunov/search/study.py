@@ -84,11 +84,11 @@ class _ObjectiveReached(Exception):
 
 
 def _require_optuna():
-    try:
-        import optuna
-    except ModuleNotFoundError:
-        raise InputError("the search needs Optuna: pip install 'rnn-lyapunov[search]' "
-                         "(or pip install optuna).") from None
+    from rnn_lyapunov.extras import require
+
+    require("search", needed_by="the search (rnn-lyapunov search, rnn_lyapunov.search)")
+    import optuna
+
     return optuna
 
 
@@ -266,8 +266,7 @@ def run_search(config, *, n_trials: int | None = None, progress=None):
 
     The sweep file ``<output_dir>/sweep.nc`` is rewritten after each trial.
     """
-    import optuna
-
+    optuna = _require_optuna()
     from rnn_lyapunov.search.config import load_search_config, validate_search_config
 
     settings = load_search_config(config) if isinstance(config, (str, os.PathLike)) else validate_search_config(config)
