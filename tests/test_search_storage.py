@@ -95,6 +95,7 @@ def test_command_line_search_with_a_bad_storage_exits_2(tmp_path, capsys):
 ])
 def test_a_search_value_no_trial_could_run_is_refused_before_any_trial(tmp_path, key, spec, named):
     config = search_config(tmp_path, params={key: spec})
+    config.pop(key, None)
     with pytest.raises(InputError, match=rf"search.params.{key}: the value {named} makes a trial's run config invalid"):
         validate_search_config(config)
     assert not (tmp_path / "search").exists()
