@@ -103,3 +103,23 @@ def test_report_holds_the_figures(finished_workflow):
     result = snakemake(finished_workflow, "--report", "results/report.html", *TINY)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (finished_workflow / "results/report.html").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_a_damaged_run_file_keeps_the_last_sweep_and_its_error_gives_the_command_that_repairs_it(finished_workflow):
+    import shlex
+
+    sweep = finished_workflow / "results/spectra/sweep.nc"
+    good = sweep.read_bytes()
+    damaged = sorted((finished_workflow / "results/spectra").glob("*.nc"))[0]
+    assert damaged.name != "sweep.nc"
+    damaged.write_bytes(b"\x89HDF\r\n this file was cut short by a full disk")
+    failed = snakemake(finished_workflow, "--cores", "2", *TINY, timeout=600)
+    assert failed.returncode != 0
+    assert sweep.read_bytes() == good, "the last good sweep.nc must survive a failed combine"
+    log = (finished_workflow / "results/logs/combine_spectra.log").read_text()
+    match = re.search(r"with: (snakemake .*--forcerun \S+)", log)
+    assert match and str(damaged.relative_to(finished_workflow)) in match.group(1), log
+    repaired = snakemake(finished_workflow, *shlex.split(match.group(1))[1:], timeout=600)
+    assert repaired.returncode == 0, repaired.stderr[-5000:]
+    assert load_sweep(sweep).sizes["run"] == 6

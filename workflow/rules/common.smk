@@ -7,19 +7,23 @@ A bad config stops here, before any job starts, with the key, the value and what
 import re
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
+from snakemake.utils import update_config, validate
 
 from rnn_lyapunov.errors import InputError
 from rnn_lyapunov.architectures.registry import load_plugin_paths
 from rnn_lyapunov.config.run_config import validate_run_config
 from rnn_lyapunov.config.schema import describe_schema_error
 from rnn_lyapunov.config.sweep import check_available, expand_sweep
+from rnn_lyapunov.config.workflow_checks import check_workflow_config
 
 RESULTS = "results"
 
 
 def _typed(value):
-    """Numbers, booleans and null inside `--config key={...}` arrive as strings; parse them back."""
+    """Numbers, booleans and null inside `--config key={...}` arrive as strings; parse them back.
+
+    Only the command line's values are parsed: a string the config file quotes (`plugin_paths:
+    ["2024"]`) stays a string."""
     if isinstance(value, dict):
         return {key: _typed(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -34,7 +38,7 @@ def _typed(value):
     return value
 
 
-config.update(_typed(config))
+update_config(config, _typed(workflow.config_settings.config or {}))
 try:
     validate(config, "../schemas/config.schema.yaml")
 except WorkflowError as error:
@@ -66,6 +70,7 @@ def _validated_runs(config):
 
 
 RUNS = _validated_runs(config)
+check_workflow_config(config, RUNS)
 DATASETS = sorted({run["dataset"] for run in RUNS.values()})
 SOFTWARE = "../envs/rnn-lyapunov.yaml"
 

@@ -1,4 +1,9 @@
-"""Rule combine_spectra: concatenate the per-run files into results/spectra/sweep.nc."""
+"""Rule combine_spectra: concatenate the per-run files into results/spectra/sweep.nc.
+
+The rule's output is flagged update(): Snakemake keeps the last good sweep.nc while this runs and
+puts it back if this fails, so a damaged per-run file never costs the sweep. The error names that
+file and the command that rewrites it.
+"""
 
 import logging
 import sys
@@ -6,7 +11,21 @@ import sys
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
 sys.stderr = open(snakemake.log[0], "a")
 
-from rnn_lyapunov.io.sweep_file import write_sweep
+from rnn_lyapunov.errors import InputError
+from rnn_lyapunov.io.sweep_file import open_run_file, write_sweep
 
-combined = write_sweep(snakemake.input, snakemake.output[0])
+
+def opened(path):
+    try:
+        return open_run_file(path)
+    except InputError as error:
+        raise InputError(
+            f"{error} The previous {snakemake.output[0]} is kept. Rewrite this run (from its checkpoint, or by "
+            f"training it again) with: {command} --forcerun {path}") from None
+
+
+command = " ".join(["snakemake --cores all", *snakemake.params.configfiles])
+
+
+combined = write_sweep([opened(path) for path in snakemake.input], snakemake.output[0])
 logging.info("combined %d runs into %s: %s", combined.sizes["run"], snakemake.output[0], dict(combined.sizes))

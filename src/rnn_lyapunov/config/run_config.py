@@ -48,6 +48,9 @@ def validate_run_config(config: dict) -> dict:
             raise InputError(f"config key spectrum.epochs lists {too_late}, after the last epoch "
                              f"(epochs = {filled['epochs']}); allowed: epochs from 0 to {filled['epochs']}.")
         filled["spectrum"]["epochs"] = sorted(set(epochs))
+    from rnn_lyapunov.config.run_checks import check_runnable
+
+    check_runnable(filled)
     return filled
 
 

@@ -132,6 +132,43 @@ def _check_param(key: str, spec: dict, base: dict) -> dict:
     return {"low": low, "high": high, "log": log, "integer": numeric == "integer", "step": spec.get("step")}
 
 
+def _values(spec: dict) -> list:
+    """The values that stand for a parameter: its choices, or both ends of its range."""
+    values = spec["choices"] if "choices" in spec else [spec["low"], spec["high"]]
+    return [int(value) for value in values] if spec.get("integer") else values
+
+
+def _with_first_values(config: dict, params: dict) -> dict:
+    from rnn_lyapunov.config.settings import set_path
+
+    config = copy.deepcopy(config)
+    for key, spec in params.items():
+        set_path(config, key, _values(spec)[0])
+    return config
+
+
+def _check_trial_configs(config: dict, params: dict) -> None:
+    """Refuse, before any trial, a choice or range end that makes the base run config invalid.
+
+    A trial validates its run config only when it starts: an unknown architecture among
+    ``choices`` would otherwise fail trials one by one while the study reports fewer than asked.
+    Each choice and both ends of a range are checked with the base config around them (ranges of
+    the settings that accept them are convex, so the ends stand for the values between).
+    """
+    from rnn_lyapunov.config.run_config import validate_run_config
+    from rnn_lyapunov.config.settings import set_path
+
+    for key, spec in params.items():
+        for value in _values(spec):
+            trial = copy.deepcopy(config)
+            set_path(trial, key, value)
+            try:
+                validate_run_config(trial)
+            except InputError as error:
+                raise InputError(f"config key search.params.{key}: the value {value!r} makes a trial's run config "
+                                 f"invalid: {error}") from None
+
+
 def _check_epoch(block: dict, path: str, run: dict) -> None:
     epoch, spectrum_epochs = block["epoch"], run["spectrum"]["epochs"]
     if epoch > run["epochs"] or (spectrum_epochs != "all" and epoch not in {0, *spectrum_epochs}):
@@ -166,7 +203,11 @@ def validate_search_config(config: dict) -> dict:
     block = {**DEFAULTS, **block}
     base_keys = {key for key in config if key != "spectrum"} | {f"spectrum.{key}" for key in config.get("spectrum", {})}
     block["params"] = {key: _check_param(key, spec, base_keys) for key, spec in block["params"].items()}
+    # A trial's config is the base with every searched key set: validate the base as the first trial's
+    # (a key such as init_scale may be required by the base and given only by the search).
+    config = _with_first_values(config, block["params"])
     run = validate_run_config(config)
+    _check_trial_configs(config, block["params"])
     _check_kind(block["objective"], OBJECTIVE_SCHEMA, ("search", "objective"))
     if block["objective"]["kind"] == "spectrum_feature":
         _check_epoch(block["objective"], "search.objective", run)

@@ -1,0 +1,101 @@
+"""Checks of a filled run config that need the registries: what a job would otherwise refuse late.
+
+``check_runnable(config)`` runs inside ``validate_run_config``, so the workflow's planning
+(``snakemake -n``), ``rnn-lyapunov train``, a search's trials and ``train_run`` itself refuse the
+same configs with the same messages: an architecture's own options, ``spectrum.n_exponents`` above
+the spectrum's dimension, ``init: uniform`` without ``init_scale``, and a run too large for this
+machine's memory, estimated before anything is allocated. The recurrent core is built on PyTorch's
+``meta`` device for this: its parameters have shapes but no storage, so the check is exact for
+options and sizes and costs no memory.
+"""
+
+from __future__ import annotations
+
+import os
+
+from rnn_lyapunov.errors import InputError
+
+# Adam keeps two moments per parameter beside the parameter and its gradient.
+COPIES_PER_PARAMETER = 4
+# The engine holds the frame, its factorization's work tensors and the next frame.
+FRAME_COPIES = 3
+
+
+def physical_memory_bytes() -> int | None:
+    """This machine's physical memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gib(size: float) -> str:
+    return f"{size / 2**30:,.1f} GiB"
+
+
+def _core_on_meta(config: dict):
+    """The run's recurrent core with shapes but no storage; InputError for a bad option."""
+    import torch
+
+    from rnn_lyapunov.architectures.registry import architecture_options, get_architecture
+
+    architecture = get_architecture(config["architecture"])
+    options = dict(config["architecture_options"])
+    allowed = architecture_options(architecture)
+    unknown = [] if allowed is None else sorted(set(options) - set(allowed))
+    if unknown:
+        listed = ", ".join(f"{option}: {default!r}" for option, default in allowed.items()) or "none"
+        raise InputError(f"config key architecture_options has unknown option(s) {', '.join(unknown)} for "
+                         f"architecture {config['architecture']!r}; its options (with defaults): {listed}.")
+    try:
+        with torch.device("meta"):
+            # input_size does not change the state, and the core's own checks run in its constructor.
+            return architecture(1, config["hidden_size"], num_layers=config["num_layers"], bias=config["bias"],
+                                **options)
+    except InputError as error:
+        raise InputError(f"config key architecture_options: {error}") from None
+    except TypeError as error:
+        raise InputError(f"config key architecture_options = {options!r} is not accepted by architecture "
+                         f"{config['architecture']!r}: {error}. See `rnn-lyapunov architectures` for its options.") from None
+
+
+def check_runnable(config: dict, memory_limit: int | None = None) -> None:
+    """Refuse a filled run config that its job would refuse or could not hold in memory.
+
+    ``memory_limit`` (bytes) defaults to the machine's physical memory. The estimate counts the
+    core's parameters (with gradient and optimizer state) and the spectrum's frame
+    (``spectrum.trajectories`` x dimension x ``n_exponents`` in float64); it is a lower bound,
+    so a config it refuses can never run here.
+    """
+    from rnn_lyapunov.architectures.hidden_only import tangent_size
+
+    if config["init"] == "uniform" and config["init_scale"] is None:
+        raise InputError("config key init = 'uniform' needs init_scale (the p of U[-p, p], e.g. init_scale: 0.5); "
+                         "or choose init: default.")
+    limit = physical_memory_bytes() if memory_limit is None else memory_limit
+    spectrum = config["spectrum"]
+    parameters = _parameter_count(config)
+    bytes_per_value = 8 if spectrum["dtype"] == "float64" else 4
+    if limit is not None and parameters * bytes_per_value * COPIES_PER_PARAMETER > limit:
+        raise InputError(
+            f"config keys hidden_size = {config['hidden_size']}, num_layers = {config['num_layers']}: the core has "
+            f"{parameters:,} parameters, about {_gib(parameters * bytes_per_value * COPIES_PER_PARAMETER)} with "
+            f"gradients and optimizer state, more than this machine's {_gib(limit)}; choose a smaller network.")
+    dimension = tangent_size(_core_on_meta(config), spectrum["lstm_state"])
+    n_exponents = spectrum["n_exponents"]
+    if n_exponents is not None and n_exponents > dimension:
+        raise InputError(
+            f"config key spectrum.n_exponents = {n_exponents} is more than the spectrum has: the "
+            f"{config['architecture']} core with hidden_size {config['hidden_size']} and num_layers "
+            f"{config['num_layers']} has {dimension} exponents; allowed: 1 to {dimension}, or null for all.")
+    frame = spectrum["trajectories"] * dimension * (n_exponents or dimension) * 8 * FRAME_COPIES
+    if limit is not None and frame > limit:
+        raise InputError(
+            f"config keys spectrum.trajectories = {spectrum['trajectories']}, spectrum.n_exponents = {n_exponents}: "
+            f"the spectrum's frame needs about {_gib(frame)}, more than this machine's {_gib(limit)}; measure fewer "
+            "exponents or fewer trajectories.")
+
+
+def _parameter_count(config: dict) -> int:
+    """Parameters of the run's core, counted on the meta device (no memory is allocated)."""
+    return sum(parameter.numel() for parameter in _core_on_meta(config).parameters())
