@@ -36,8 +36,8 @@ def test_hints_written_the_older_way_are_honoured(monkeypatch):
         state_blocks_per_layer = 2
         gates_per_layer = 4
         linearised_cell = LSTM.linearised_cell
-        form_jacobian_for_full_frame = True
-        blocks_moved_without_weights = (1,)
+        form_jacobian_for_full_frame = 1  # truthy, and a list: read as they were before FastPaths
+        blocks_moved_without_weights = [1]
         mixed_precision_tangents = True
 
     assert OldStyle.fast_paths == LSTM.fast_paths

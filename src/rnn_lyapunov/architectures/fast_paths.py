@@ -77,18 +77,22 @@ class FastPaths:
 
 def resolve(cls) -> FastPaths:
     """The hints of plugin class ``cls``: its ``fast_paths``, with any hint it sets the older way (a
-    class attribute of the same name, in its own body) read into it."""
+    class attribute of the same name, in its own body) read into it as before (truthy flags, any
+    sequence of block indices)."""
     hints = cls.fast_paths
     if not isinstance(hints, FastPaths):
         raise InputError(f"{cls.__name__}.fast_paths must be a FastPaths(...) "
                          f"(rnn_lyapunov.architectures.fast_paths), got {type(hints).__name__}")
+    if "fast_paths" in cls.__dict__:
+        too_large = [index for index in hints.blocks_moved_without_weights if index >= cls.state_blocks_per_layer]
+        if too_large:
+            raise InputError(f"{cls.__name__}: blocks_moved_without_weights {too_large} are not state blocks "
+                             f"(state_blocks_per_layer is {cls.state_blocks_per_layer}; indices from 0)")
     written_the_old_way = {name: cls.__dict__[name] for name in HINTS if name in cls.__dict__}
     if written_the_old_way:
-        hints = FastPaths(**{**{name: getattr(hints, name) for name in HINTS}, **written_the_old_way})
-    too_large = [index for index in hints.blocks_moved_without_weights if index >= cls.state_blocks_per_layer]
-    if too_large:
-        raise InputError(f"{cls.__name__}: blocks_moved_without_weights {too_large} are not state blocks "
-                         f"(state_blocks_per_layer is {cls.state_blocks_per_layer}; indices from 0)")
+        read = {name: tuple(value) if name == "blocks_moved_without_weights" else bool(value)
+                for name, value in written_the_old_way.items()}
+        hints = FastPaths(**{**{name: getattr(hints, name) for name in HINTS}, **read})
     return hints
 
 
