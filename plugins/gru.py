@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnn_lyapunov.architectures.base import RecurrentArchitecture
+from rnn_lyapunov.architectures.fast_paths import FastPaths
 from rnn_lyapunov.architectures.derivatives import tanh_derivative
 from rnn_lyapunov.architectures.layers import scaled_rows
 from rnn_lyapunov.architectures.registry import register_architecture
@@ -24,8 +25,7 @@ class GRU(RecurrentArchitecture):
     torch_module_type = nn.GRU
     gates_per_layer = 3
     # forming J once beats pushing a full frame through the three gate blocks (benchmarks/bench_architectures.py)
-    form_jacobian_for_full_frame = True
-    mixed_precision_tangents = True
+    fast_paths = FastPaths(form_jacobian_for_full_frame=True, mixed_precision_tangents=True)
 
     def linearised_cell(self, layer, layer_input, h):
         """New h (batch, N) and its tangent map, from P_i, P_h, the perturbations of W_ih x and W_hh h:

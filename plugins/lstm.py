@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnn_lyapunov.architectures.base import RecurrentArchitecture
+from rnn_lyapunov.architectures.fast_paths import FastPaths
 from rnn_lyapunov.architectures.derivatives import sigmoid_derivative, tanh_derivative
 from rnn_lyapunov.architectures.hidden_only import LSTM_STATES
 from rnn_lyapunov.architectures.layers import scaled_rows
@@ -35,9 +36,8 @@ class LSTM(RecurrentArchitecture):
     # for a full frame, forming J's h rows once beats pushing the frame through the four gate blocks,
     # and c moves the state through no weights (dc' = f dc, dh' = o tanh'(c') dc'): its rows are pushed
     # (benchmarks/bench_architectures.py)
-    form_jacobian_for_full_frame = True
-    blocks_moved_without_weights = (1,)
-    mixed_precision_tangents = True
+    fast_paths = FastPaths(form_jacobian_for_full_frame=True, blocks_moved_without_weights=(1,),
+                           mixed_precision_tangents=True)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  lstm_state: str = "full"):

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnn_lyapunov.architectures.base import RecurrentArchitecture
+from rnn_lyapunov.architectures.fast_paths import FastPaths
 from rnn_lyapunov.architectures.derivatives import tanh_derivative
 from rnn_lyapunov.architectures.layers import scaled_rows
 from rnn_lyapunov.architectures.registry import register_architecture
@@ -21,7 +22,7 @@ class ElmanRNN(RecurrentArchitecture):
 
     description = "Elman RNN (torch.nn.RNN), nonlinearity tanh or relu; analytic Jacobian"
     torch_module_type = nn.RNN
-    mixed_precision_tangents = True
+    fast_paths = FastPaths(mixed_precision_tangents=True)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, nonlinearity="tanh"):
         if nonlinearity not in NONLINEARITIES:

@@ -12,7 +12,7 @@ from rnn_lyapunov import available_architectures, check_jacobian, create_model
 from rnn_lyapunov.errors import InputError
 from rnn_lyapunov.engine.jacobian_check import autograd_jacobian
 from rnn_lyapunov.architectures.registry import get_architecture
-from rnn_lyapunov.architectures import layers
+from rnn_lyapunov.architectures import fast_paths, layers
 
 ARCHITECTURES = available_architectures()
 WITH_JACOBIAN = [name for name in ARCHITECTURES if callable(getattr(get_architecture(name), "jacobian", None))]
@@ -208,7 +208,7 @@ def test_gate_derivatives_keep_their_digits_where_a_unit_saturates(function):
                                   if getattr(get_architecture(name), "mixed_precision_tangents", False)])
 def test_float64_tangents_along_a_float32_state_match_the_float64_jacobian(name, num_layers, full_frame, monkeypatch):
     """What mixed_precision_tangents promises: float64 rows in, float64 J @ tangents out, the state in float32."""
-    monkeypatch.setattr(layers, "FORM_JACOBIAN_MIN_STATE_SIZE", 1)  # the formed-J path at this small size too
+    monkeypatch.setattr(fast_paths, "FORM_JACOBIAN_MIN_STATE_SIZE", 1)  # the formed-J path at this small size too
     core = get_architecture(name)(input_size=3, hidden_size=5, num_layers=num_layers).requires_grad_(False)
     generator = torch.Generator().manual_seed(1)
     state = 0.5 * torch.randn(4, core.state_size, generator=generator)

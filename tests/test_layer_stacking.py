@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rnn_lyapunov import check_jacobian, lyapunov_spectrum
-from rnn_lyapunov.architectures import layers
+from rnn_lyapunov.architectures import fast_paths
 from rnn_lyapunov.architectures.base import RecurrentArchitecture
 from rnn_lyapunov.engine.jacobian_check import autograd_jacobian
 from rnn_lyapunov.engine.lyapunov import initial_frame
@@ -111,9 +111,9 @@ def test_a_cell_only_plugin_gets_the_autograd_spectrum_through_the_engine_with_t
 def test_a_plugin_with_a_tangent_map_gets_the_autograd_jacobian(num_layers, full_frame, moved_without_weights,
                                                                 monkeypatch):
     """c moves the toy's state through no weights (dh' = 0.3 dc, dc' = sigmoid(h) dc): with one layer
-    and a full frame, "c-pushed" forms only J's h rows (layers._partly_formed_step)."""
+    and a full frame, "c-pushed" forms only J's h rows (fast_paths._partly_formed_step)."""
     monkeypatch.setattr(LinearisedGatedLeak, "form_jacobian_for_full_frame", full_frame)
-    monkeypatch.setattr(layers, "FORM_JACOBIAN_MIN_STATE_SIZE", 1)  # form J at this toy size too
+    monkeypatch.setattr(fast_paths, "FORM_JACOBIAN_MIN_STATE_SIZE", 1)  # form J at this toy size too
     monkeypatch.setattr(LinearisedGatedLeak, "blocks_moved_without_weights", moved_without_weights)
     core = _toy(LinearisedGatedLeak, num_layers)
     state, x = _state_and_input(core)

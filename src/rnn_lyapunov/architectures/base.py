@@ -3,8 +3,9 @@
 An architecture is a recurrent map ``state_t = step(state_{t-1}, x_t)`` on a flat state vector
 (batch, state_size), which is exactly what :func:`rnn_lyapunov.engine.lyapunov.lyapunov_spectrum` needs.
 A plugin writes ONE layer, ``cell``, and optionally its tangent map, ``linearised_cell``; this class
-stacks the layers into ``step`` and, given the tangent map, into the engine's fast paths
-``step_with_tangents`` and ``jacobian`` (see :mod:`rnn_lyapunov.architectures.layers`).
+stacks the layers into ``step`` and, given the tangent map, into the engine's analytic paths
+``step_with_tangents`` and ``jacobian`` (see :mod:`rnn_lyapunov.architectures.layers`). Speed hints
+are opt-in and live apart from the map (:mod:`rnn_lyapunov.architectures.fast_paths`).
 
 State layout: the concatenation over layers, first layer first, of each layer's
 ``state_blocks_per_layer`` blocks of ``hidden_size``, ``h`` first: ``h`` (RNN, GRU) or ``[h, c]`` (LSTM).
@@ -22,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnn_lyapunov.architectures import layers
+from rnn_lyapunov.architectures import fast_paths, layers
+from rnn_lyapunov.architectures.fast_paths import FastPaths
 from rnn_lyapunov.errors import InputError
 
 INITIALISATIONS = ("default", "uniform", "orthogonal")
@@ -70,22 +72,15 @@ class RecurrentArchitecture(nn.Module):
     and ``bias_hh_l{k}`` (gates * hidden_size,). A plugin with other parameters overrides
     ``create_parameters``. Extra constructor keywords are the plugin's own options.
 
-    Class attributes:
+    Class attributes (what defines the map):
         description: one-line summary shown by ``rnn-lyapunov architectures``.
         torch_module_type: the ``torch.nn`` module this plugin reproduces (for ``from_torch``), or None.
         state_blocks_per_layer: hidden_size-long vectors per layer in the state (2 for ``[h, c]``).
         gates_per_layer: row blocks of the torch-style weight matrices, or None (plugin's own).
         recurrent_weight_prefixes: names of the recurrent weights that ``init="orthogonal"`` sets.
-        form_jacobian_for_full_frame: form J once when asked for >= state_size tangents (from a state
-            of ``layers.FORM_JACOBIAN_MIN_STATE_SIZE`` on).
-        blocks_moved_without_weights: indices of the state blocks whose perturbations reach the new
-            state through no weight product (the LSTM's c); with ``form_jacobian_for_full_frame``
-            and one layer, their part of J is applied elementwise instead of being formed.
-        mixed_precision_tangents: the tangent map accepts float64 perturbation rows along a float32
-            state, so the engine may carry the frame in float64 (:mod:`rnn_lyapunov.engine.method`).
-            True when the map only multiplies the rows by the layer's own tensors and perturbs the
-            weights through ``weight_rows``/``pre_activation_rows`` (which cast the weights), as the
-            built-in RNN, LSTM and GRU do; the contract tests check it for every registered plugin.
+
+    Optional, and not part of the map: ``fast_paths = FastPaths(...)``, the speed hints of
+    :mod:`~rnn_lyapunov.architectures.fast_paths` (each with its measurement there).
     """
 
     description: ClassVar[str] = ""
@@ -93,9 +88,7 @@ class RecurrentArchitecture(nn.Module):
     state_blocks_per_layer: ClassVar[int] = 1
     gates_per_layer: ClassVar[int | None] = 1
     recurrent_weight_prefixes: ClassVar[tuple[str, ...]] = ("weight_hh",)
-    form_jacobian_for_full_frame: ClassVar[bool] = False
-    blocks_moved_without_weights: ClassVar[tuple[int, ...]] = ()
-    mixed_precision_tangents: ClassVar[bool] = False
+    fast_paths: ClassVar[FastPaths] = FastPaths()
     architecture_name: ClassVar[str | None] = None  # set by @register_architecture
     linearised_cell: ClassVar[Callable | None] = None
     # None unless the plugin has a tangent map or its own: the engine tests them with callable()
@@ -104,10 +97,15 @@ class RecurrentArchitecture(nn.Module):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        cls.fast_paths = fast_paths.resolve(cls)
+        for name in fast_paths.HINTS:  # published for the engine (any system may say so) and earlier readers
+            setattr(cls, name, getattr(cls.fast_paths, name))
         analytic = callable(cls.linearised_cell)
-        stacked_paths = (("step_with_tangents", layers.stacked_step_with_tangents), ("jacobian", layers.stacked_jacobian))
+        # fast_paths.step_with_tangents reads the published hints at each call, then stacks as layers does
+        stacked_paths = (("step_with_tangents", fast_paths.step_with_tangents), ("jacobian", layers.stacked_jacobian))
+        ours = (layers.stacked_step_with_tangents, fast_paths.step_with_tangents, layers.stacked_jacobian)
         for name, stacked in stacked_paths:
-            if getattr(cls, name) in (None, stacked):  # a plugin's own method stays
+            if getattr(cls, name) is None or getattr(cls, name) in ours:  # a plugin's own method stays
                 setattr(cls, name, stacked if analytic else None)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True, **options):
@@ -290,3 +288,7 @@ class RecurrentArchitecture(nn.Module):
     def extra_repr(self) -> str:
         return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, num_layers={self.num_layers}, "
                 f"bias={self.bias}, state_size={self.state_size}")
+
+
+for _hint in fast_paths.HINTS:  # the base class publishes its (empty) hints as its subclasses do
+    setattr(RecurrentArchitecture, _hint, getattr(RecurrentArchitecture.fast_paths, _hint))

@@ -13,6 +13,13 @@ product is one matrix product for all k perturbations of all trajectories. A tan
 size) perturbs the layer's input, each of ``block_rows`` (batch or 1, k, hidden_size) one state
 block, any of them None when not perturbed (never all); it returns the rows of the new blocks as
 ``cell`` returns the blocks, and never writes into its arguments (:func:`identity_rows` are shared).
+
+One general path stacks any core: each function below loops over the layers, splitting the state
+into blocks and joining the new ones. Its one fast path: a core whose whole state is one block
+(one layer, one block: the RNN and GRU of one layer) is neither split nor joined, and its J^T is
+the tangent map's image of the identity itself (~10 us of a 32-unit RNN step's ~130, batch 8,
+float64). The opt-in speed hints of a plugin (forming J for a full frame) live in
+:mod:`~rnn_lyapunov.architectures.fast_paths`.
 """
 
 from __future__ import annotations
@@ -22,11 +29,6 @@ import functools
 import torch
 
 from rnn_lyapunov.errors import InputError
-
-# below this state size, forming J costs more than it saves: pushing a full frame was 10 % faster for a
-# 32-unit GRU, forming 20 % faster from 64 units (batch 8, float64, one thread; benchmarks/bench_architectures.py)
-FORM_JACOBIAN_MIN_STATE_SIZE = 64
-
 
 def scaled_rows(fresh_rows: torch.Tensor, slopes: torch.Tensor) -> torch.Tensor:
     """``fresh_rows * slopes`` for rows (batch or 1, k, m) made by the caller and slopes (batch, 1, m):
@@ -45,7 +47,7 @@ def identity_rows(size: int, dtype: torch.dtype, device: torch.device) -> torch.
     return torch.eye(size, dtype=dtype, device=device).unsqueeze(0)
 
 
-def _as_blocks(core, result, what: str = "cell") -> tuple:
+def as_blocks(core, result, what: str = "cell") -> tuple:
     blocks = (result,) if isinstance(result, torch.Tensor) else tuple(result)
     if len(blocks) != core.state_blocks_per_layer:
         raise InputError(
@@ -63,7 +65,7 @@ def _blocks_of(core, tensor: torch.Tensor, dim: int) -> tuple:
     return tensor.split(core.hidden_size, dim=dim)
 
 
-def _joined(parts: list[torch.Tensor], dim: int) -> torch.Tensor:
+def joined(parts: list[torch.Tensor], dim: int) -> torch.Tensor:
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=dim)
 
 
@@ -72,15 +74,15 @@ def stacked_step(core, state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     count = core.state_blocks_per_layer
     old_blocks, layer_input, new_blocks = _blocks_of(core, state, 1), x, []
     for layer in range(core.num_layers):
-        blocks = _as_blocks(core, core.cell(layer, layer_input, *old_blocks[layer * count:(layer + 1) * count]))
+        blocks = as_blocks(core, core.cell(layer, layer_input, *old_blocks[layer * count:(layer + 1) * count]))
         new_blocks.extend(blocks)
         layer_input = blocks[0]
-    return _joined(new_blocks, 1)
+    return joined(new_blocks, 1)
 
 
 def step_and_transposed_jacobian(core, state: torch.Tensor, x: torch.Tensor, dtype: torch.dtype | None = None):
     """Next state (batch, state_size) and J^T (batch, state_size, state_size), contiguous, in ``dtype``
-    (default the state's; float64 for a float32 state when the core has ``mixed_precision_tangents``).
+    (default the state's; the tangents' in :mod:`~rnn_lyapunov.architectures.fast_paths`).
 
     Row i of J^T is how the next state moves per unit change of state entry i. A layer's own rows
     come from its tangent map applied to one identity block at a time (batch-free, so that the
@@ -91,20 +93,20 @@ def step_and_transposed_jacobian(core, state: torch.Tensor, x: torch.Tensor, dty
     width = count * size
     dtype = state.dtype if dtype is None else dtype
     identity = identity_rows(size, dtype, state.device)
-    if core.num_layers * count == 1:  # J^T is the tangent map's image of the identity, no blocks to place
+    if core.num_layers * count == 1:  # the one fast path (module docstring): J^T is the identity's image
         new_state, tangent_map = core.linearised_cell(0, x, state)
-        transposed = _as_blocks(core, tangent_map(None, identity), "linearised_cell's tangent_map")[0]
+        transposed = as_blocks(core, tangent_map(None, identity), "linearised_cell's tangent_map")[0]
         shape = (state.shape[0], size, size)
         if (transposed.shape != shape or transposed.dtype != dtype or not transposed.is_contiguous()
                 or transposed.data_ptr() == identity.data_ptr()):  # batch-free rows of a linear cell, say
             transposed = transposed.to(dtype).expand(shape).clone(memory_format=torch.contiguous_format)
-        return _as_blocks(core, new_state, "linearised_cell")[0], transposed
+        return as_blocks(core, new_state, "linearised_cell")[0], transposed
     transposed = state.new_empty(state.shape[0], core.state_size, core.state_size, dtype=dtype)
     absent = (None,) * count
     old_blocks, layer_input, new_blocks = _blocks_of(core, state, 1), x, []
 
     def write(rows: slice, start: int, result) -> None:
-        for index, block_rows in enumerate(_as_blocks(core, result, "linearised_cell's tangent_map")):
+        for index, block_rows in enumerate(as_blocks(core, result, "linearised_cell's tangent_map")):
             transposed[:, rows, start + index * size:start + (index + 1) * size] = block_rows
 
     for layer in range(core.num_layers):
@@ -117,9 +119,9 @@ def step_and_transposed_jacobian(core, state: torch.Tensor, x: torch.Tensor, dty
             write(slice(0, start), start, tangent_map(transposed[:, :start, start - width:start - width + size], *absent))
         if end < core.state_size:
             transposed[:, end:, start:end] = 0  # the layers above do not act back within a step
-        new_blocks.extend(_as_blocks(core, blocks, "linearised_cell"))
+        new_blocks.extend(as_blocks(core, blocks, "linearised_cell"))
         layer_input = new_blocks[-count]
-    return _joined(new_blocks, 1), transposed
+    return joined(new_blocks, 1), transposed
 
 
 def stacked_jacobian(core, state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -128,61 +130,29 @@ def stacked_jacobian(core, state: torch.Tensor, x: torch.Tensor) -> torch.Tensor
 
 
 def stacked_step_with_tangents(core, state: torch.Tensor, x: torch.Tensor, tangents: torch.Tensor):
-    """``(step(state, x), J @ tangents)`` for tangents (batch, state_size, k).
+    """``(step(state, x), J @ tangents)`` for tangents (batch, state_size, k), J never formed.
 
-    The tangents may be float64 along a float32 state (the tangent maps promote; ``weight_rows``
-    casts the weights). With ``form_jacobian_for_full_frame``, k >= state_size and a state of at least
-    :data:`FORM_JACOBIAN_MIN_STATE_SIZE`, J is formed once and applied as
-    (V^T J^T)^T (both factors contiguous), except the rows of ``blocks_moved_without_weights`` in a
-    one-layer core (:func:`_partly_formed_step`); otherwise the tangents are pushed through the
-    tangent maps as rows, J never formed. The result is a transposed view either way: the column-major
-    layout that the engine's QR works in.
+    The tangents are pushed through the tangent maps as rows, and may be float64 along a float32
+    state (the tangent maps promote; ``weight_rows`` casts the weights). The result is a transposed
+    view: the column-major layout that the engine's QR works in. (A core's ``step_with_tangents`` is
+    :func:`~rnn_lyapunov.architectures.fast_paths.step_with_tangents`, which comes here unless a speed
+    hint forms J.)
     """
-    if (core.form_jacobian_for_full_frame and tangents.shape[2] >= core.state_size
-            and core.state_size >= FORM_JACOBIAN_MIN_STATE_SIZE):
-        if core.num_layers == 1 and core.blocks_moved_without_weights:
-            return _partly_formed_step(core, state, x, tangents)
-        next_state, transposed = step_and_transposed_jacobian(core, state, x, tangents.dtype)
-        return next_state, torch.bmm(tangents.transpose(1, 2), transposed).transpose(1, 2)
     count = core.state_blocks_per_layer
-    if core.num_layers * count == 1:  # no blocks to split and join: ~10 us of a 32-unit step's ~130
+    if core.num_layers * count == 1:  # the one fast path (module docstring): no blocks to split and join
         new_state, tangent_map = core.linearised_cell(0, x, state)
         rows = tangent_map(None, tangents.transpose(1, 2))
-        return (_as_blocks(core, new_state, "linearised_cell")[0],
-                _as_blocks(core, rows, "linearised_cell's tangent_map")[0].transpose(1, 2))
+        return (as_blocks(core, new_state, "linearised_cell")[0],
+                as_blocks(core, rows, "linearised_cell's tangent_map")[0].transpose(1, 2))
     old_blocks, old_rows = _blocks_of(core, state, 1), _blocks_of(core, tangents.transpose(1, 2), 2)
     layer_input, input_rows, new_blocks, new_rows = x, None, [], []
     for layer in range(core.num_layers):
         blocks, tangent_map = core.linearised_cell(layer, layer_input, *old_blocks[layer * count:(layer + 1) * count])
-        blocks = _as_blocks(core, blocks, "linearised_cell")
-        rows = _as_blocks(core, tangent_map(input_rows, *old_rows[layer * count:(layer + 1) * count]),
-                          "linearised_cell's tangent_map")
+        blocks = as_blocks(core, blocks, "linearised_cell")
+        rows = as_blocks(core, tangent_map(input_rows, *old_rows[layer * count:(layer + 1) * count]),
+                         "linearised_cell's tangent_map")
         new_blocks.extend(blocks)
         new_rows.extend(rows)
         layer_input, input_rows = blocks[0], rows[0]
-    return _joined(new_blocks, 1), _joined(new_rows, 2).transpose(1, 2)
+    return joined(new_blocks, 1), joined(new_rows, 2).transpose(1, 2)
 
-
-def _partly_formed_step(core, state: torch.Tensor, x: torch.Tensor, tangents: torch.Tensor):
-    """``stacked_step_with_tangents`` of a one-layer core for a full frame (batch, n, k), n = state_size.
-
-    The rows of J^T for the blocks in ``blocks_moved_without_weights`` (the LSTM's c: dc' = f dc,
-    dh' = o tanh'(c') dc') are diagonal, so a formed J would spend half of its product on zeros:
-    those blocks' rows of the frame go through the tangent map (elementwise), and only the rows of
-    J^T for the other blocks are formed, (batch, hidden_size, n) each, and applied by one product.
-    """
-    size, count = core.hidden_size, core.state_blocks_per_layer
-    blocks, tangent_map = core.linearised_cell(0, x, *state.split(size, dim=1))
-    frame_rows = tangents.transpose(1, 2).split(size, dim=2)  # (batch, k, size) per block
-    without_weights = core.blocks_moved_without_weights
-    pushed = tangent_map(None, *(rows if index in without_weights else None for index, rows in enumerate(frame_rows)))
-    next_rows = _joined(list(_as_blocks(core, pushed, "linearised_cell's tangent_map")), 2)
-    identity = identity_rows(size, tangents.dtype, tangents.device)
-    absent = (None,) * count
-    for index in range(count):
-        if index in without_weights:
-            continue
-        formed = tangent_map(None, *absent[:index], identity, *absent[index + 1:])
-        transposed_rows = _joined(list(_as_blocks(core, formed, "linearised_cell's tangent_map")), 2)
-        next_rows = next_rows.baddbmm_(frame_rows[index], transposed_rows)
-    return _joined(list(_as_blocks(core, blocks, "linearised_cell")), 1), next_rows.transpose(1, 2)

@@ -74,8 +74,7 @@ def _run(args, note) -> int:
     from rnn_lyapunov.architectures.registry import get_architecture, load_plugin_paths
     from rnn_lyapunov.io.storage import provenance_attributes, write_netcdf_atomic
     from rnn_lyapunov.io.weights import build_model_from_weights, interpret_state_dict, load_weights_file
-    from rnn_lyapunov.config.settings import restate
-    from rnn_lyapunov.engine.arguments import check_schedule
+    from rnn_lyapunov.config.engine_arguments import check_spectrum_schedule, engine_arguments
     from rnn_lyapunov.io.storage import check_output_path
 
     # The algorithm flags come from the settings table: their dests are the settings keys.
@@ -105,20 +104,13 @@ def _run(args, note) -> int:
 
     system = spectrum_system(model.system(), option["lstm_state"])
     state_size = int(getattr(system, "tangent_size", system.state_size))
-    try:  # before the computation, in the command line's own terms
-        check_schedule(warmup_steps=option["warmup_steps"], reorthonormalize_every=option["reorthonormalize_every"],
-                       record_every=option["record_every"], time_steps=inputs.shape[1],
-                       n_exponents=option["n_exponents"], state_size=state_size)
-    except InputError as error:
-        raise restate(error, as_flags=True) from None
+    # before the computation, in the command line's own terms
+    check_spectrum_schedule(option, time_steps=inputs.shape[1], state_size=state_size, as_flags=True)
 
     dtype = FLOAT_DTYPES[option["dtype"]]
     model.to(device=device, dtype=dtype).requires_grad_(False)  # the system shares the model's parameters
-    spectrum = lyapunov_spectrum(
-        system, inputs.to(device=device, dtype=dtype), n_exponents=option["n_exponents"],
-        warmup_steps=option["warmup_steps"], reorthonormalize_every=option["reorthonormalize_every"],
-        factorization=option["factorization"], tangent_dtype=option["tangent_dtype"],
-        record_every=option["record_every"], progress=not args.quiet and sys.stderr.isatty())
+    spectrum = lyapunov_spectrum(system, inputs.to(device=device, dtype=dtype), **engine_arguments(option),
+                                 progress=not args.quiet and sys.stderr.isatty())
 
     settings = {
         "command": "spectrum", "architecture": args.architecture, "architecture_options": options,

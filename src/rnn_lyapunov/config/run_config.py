@@ -71,9 +71,9 @@ def validate_spectrum_settings(settings: dict) -> dict:
 
 
 def _check_spectrum_schedule(spectrum: dict) -> None:
-    check_spectrum_schedule(warmup_steps=spectrum["warmup_steps"], reorthonormalize_every=spectrum["reorthonormalize_every"],
-                            record_every=spectrum["record_every"], time_steps=spectrum["steps"],
-                            n_exponents=spectrum["n_exponents"])
+    from rnn_lyapunov.config.engine_arguments import check_spectrum_schedule as check_schedule_of
+
+    check_schedule_of(spectrum, time_steps=spectrum["steps"])
     from rnn_lyapunov.devices import FLOAT_DTYPES
     from rnn_lyapunov.engine.method import check_tangent_dtype_width
 
@@ -86,7 +86,10 @@ def _check_spectrum_schedule(spectrum: dict) -> None:
 
 def check_spectrum_schedule(**arguments) -> None:
     """The engine's schedule rules (``check_schedule(**arguments)``), its errors naming the config
-    keys (``spectrum.warmup_steps``) instead of the engine's argument names."""
+    keys (``spectrum.warmup_steps``) instead of the engine's argument names.
+
+    Kept for callers of earlier releases: the library checks the settings through
+    :func:`rnn_lyapunov.config.engine_arguments.check_spectrum_schedule`, which takes the settings."""
     from rnn_lyapunov.engine.arguments import check_schedule
 
     try:

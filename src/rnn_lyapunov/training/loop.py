@@ -23,7 +23,6 @@ from tqdm.auto import tqdm
 
 from rnn_lyapunov.architectures.hidden_only import tangent_size
 from rnn_lyapunov.config.run_config import load_run_config, validate_run_config
-from rnn_lyapunov.config.settings import restate
 from rnn_lyapunov.datasets.tasks import TASKS
 from rnn_lyapunov.errors import InputError
 from rnn_lyapunov.training.spectra import compute_spectrum, spectrum_inputs
@@ -168,8 +167,8 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
         The ``xarray.Dataset`` written to ``output_path`` (variables listed in docs/design.md;
         exponents in nats per time step, sorted in descending order).
     """
+    from rnn_lyapunov.config.engine_arguments import check_spectrum_schedule
     from rnn_lyapunov.devices import resolve_device
-    from rnn_lyapunov.engine.arguments import check_schedule
     from rnn_lyapunov.io.storage import write_netcdf_atomic
 
     config = validate_run_config(config)
@@ -188,11 +187,8 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
         model = build_model(config, dataset).to(device)
         # The dimension of the dynamics whose spectrum is taken: an h-only LSTM has N, not 2N.
         state_size = tangent_size(model.system(), spectrum_config["lstm_state"])
-        try:  # before any training, in the config's own terms
-            check_schedule(warmup_steps=spectrum_config["warmup_steps"], time_steps=fixed_inputs.shape[1],
-                           n_exponents=spectrum_config["n_exponents"], state_size=state_size)
-        except InputError as error:
-            raise restate(error) from None
+        # before any training, in the config's own terms
+        check_spectrum_schedule(spectrum_config, time_steps=fixed_inputs.shape[1], state_size=state_size)
         optimizer = _make_optimizer(config, model.parameters())
         spectrum_epochs = set(range(config["epochs"] + 1)) if spectrum_config["epochs"] == "all" \
             else {0, *spectrum_config["epochs"]}

@@ -41,6 +41,7 @@ def compute_spectrum(core, inputs: torch.Tensor, spectrum_config: dict, logger=N
     authors' way (``rnn_lyapunov.architectures.hidden_only``).
     """
     from rnn_lyapunov.architectures.hidden_only import spectrum_system
+    from rnn_lyapunov.config.engine_arguments import engine_arguments
     from rnn_lyapunov.engine.lyapunov import lyapunov_spectrum
 
     dtype = FLOAT_DTYPES[spectrum_config["dtype"]]
@@ -48,12 +49,7 @@ def compute_spectrum(core, inputs: torch.Tensor, spectrum_config: dict, logger=N
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            result = lyapunov_spectrum(
-                system, inputs.to(dtype), n_exponents=spectrum_config["n_exponents"],
-                warmup_steps=spectrum_config["warmup_steps"],
-                reorthonormalize_every=spectrum_config["reorthonormalize_every"],
-                factorization=spectrum_config["factorization"], tangent_dtype=spectrum_config["tangent_dtype"],
-                record_every=spectrum_config["record_every"])
+            result = lyapunov_spectrum(system, inputs.to(dtype), **engine_arguments(spectrum_config))
         except NonFiniteStateError as error:
             if logger is not None:
                 logger.warning("spectrum not computed, recording NaN: %s", error)
