@@ -222,7 +222,7 @@ def main() -> None:
         memory_child(arguments.memory_child, None)
         return
     if arguments.memory:
-        memory_table([1000, 4000, 16000] if not arguments.quick else [300, 600])
+        memory_table([1000, 3000, 6000] if not arguments.quick else [300, 600])
         return
     print(f"torch {torch.__version__}, 1 thread; peers one trajectory at a time ({arguments.peer_trajectories} of them)")
     rows = [measure(workload, arguments.rounds, arguments.peer_trajectories) for workload in workloads(arguments.quick)]

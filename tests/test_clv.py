@@ -191,3 +191,16 @@ def test_bad_arguments_raise_input_error_naming_them(arguments, named):
     with pytest.raises(InputError, match=named) as error:
         covariant_lyapunov_vectors(system, inputs, **keywords)
     assert named in error.value.arguments
+
+
+def test_automatic_segments_hold_no_more_r_factors_than_the_budget(monkeypatch):
+    from rnn_lyapunov.engine import covariant
+
+    system, inputs = _rnn_case()
+    whole = covariant_lyapunov_vectors(system, inputs, n_vectors=2, warmup_steps=20, backward_steps=20)
+    per_step = 3 * 2 * 2 * 8  # batch x k x k x float64
+    monkeypatch.setattr(covariant, "STORED_R_BUDGET_BYTES", 10 * per_step + 5)
+    limited = covariant_lyapunov_vectors(system, inputs, n_vectors=2, warmup_steps=20, backward_steps=20)
+    assert limited.attrs["segment_steps"] == 10 and limited.attrs["stored_r_factor_bytes"] == 10 * per_step
+    assert limited.attrs["recomputed_steps"] == 60  # 70 steps after warm-up, the last segment not replayed
+    np.testing.assert_array_equal(limited["vectors"].values, whole["vectors"].values)

@@ -16,11 +16,13 @@ attractor; ``log |s_t|`` at the kept steps are the local growth rates (nats per 
 Memory. Only the k x k factors ``R_t`` of the steps after warm-up are needed, never the frames of
 every step: ``Q_t`` is kept at the steps asked for only. The R factors of ``L`` steps take
 ``L * batch * k^2 * 8`` bytes (float64 frame); when that exceeds :data:`STORED_R_BUDGET_BYTES`,
-the steps after warm-up are cut into segments and only one segment's R factors are held at a time:
-the forward pass stores a checkpoint (state and frame) at the start of each segment, and the
-backward pass recomputes each segment's R factors from its checkpoint, last segment first (one
-extra forward pass over all but the last segment). The same operations on the same numbers give
-the same factors, so the result does not depend on the segment length.
+the steps after warm-up are cut into segments of as many steps as fit in it, and only one segment's
+R factors are held at a time: the forward pass stores a checkpoint (state and frame, ``batch *
+(state_size + n * k) * 8`` bytes) at the start of each segment, and the backward pass recomputes
+each segment's R factors from its checkpoint, last segment first (one extra forward pass over all
+but the last segment). Memory is then the budget plus one checkpoint per segment, whatever the
+length. The same operations on the same numbers give the same factors, so the result does not
+depend on the segment length.
 """
 
 from __future__ import annotations
@@ -66,9 +68,8 @@ def covariant_lyapunov_vectors(system, inputs, *, n_vectors: int | None = None, 
             rank, orthonormalised here; default the spectrum engine's seeded random frame.
         tangent_dtype: "auto" (as for spectra: the inputs' dtype, or float64 where that is cheap),
             torch.float64 or the inputs' dtype.
-        segment_steps: R factors held at once (see the module docstring); default all steps after
-            warm-up while they fit in ``STORED_R_BUDGET_BYTES``, else about sqrt(steps * checkpoint
-            size / R size) of them, which minimises R factors plus checkpoints.
+        segment_steps: steps whose R factors are held at once (see the module docstring); default all
+            steps after warm-up while they fit in ``STORED_R_BUDGET_BYTES``, else as many as fit.
 
     Returns:
         An ``xarray.Dataset`` with ``vectors`` (trajectory, step, state, vector): unit-norm CLVs, the
