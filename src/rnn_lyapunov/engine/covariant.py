@@ -118,11 +118,13 @@ def _ginelli(advance, state, frame, inputs, plan: Plan):
         state, frame = _run(advance, state, frame, inputs, start, stop)
     # the last segment continues from where the forward pass stands; the others replay their checkpoint
     coefficients = torch.eye(k, dtype=torch.float64, device=inputs.device).expand(batch, k, k)
+    # one buffer for every segment's R factors: a fresh one per segment would hold two at the peak
+    buffer = torch.empty(plan.segment_steps, batch, k, k, dtype=frame.dtype, device=frame.device)
     for index in range(len(plan.segments) - 1, -1, -1):
         start, stop = plan.segments[index]
         if index < len(plan.segments) - 1:
             state, frame = checkpoints.pop()
-        factors, kept_frames = _segment(advance, state, frame, inputs, start, stop, plan)
+        factors, kept_frames = _segment(advance, state, frame, inputs, start, stop, plan, buffer[:stop - start])
         coefficients = _backward(factors, kept_frames, coefficients, start, plan, vectors, growth_rates)
     return vectors, growth_rates
 
@@ -147,10 +149,9 @@ def _step(advance, state, inputs, time_index, frame):
     return advance(state, inputs[:, time_index], frame)
 
 
-def _segment(advance, state, frame, inputs, start: int, stop: int, plan: Plan):
-    """Steps start..stop-1, keeping R_t (stop - start, batch, k, k) and Q_t at the kept steps {t: (batch, n, k)}."""
-    batch, k = inputs.shape[0], plan.n_vectors
-    factors = torch.empty(stop - start, batch, k, k, dtype=frame.dtype, device=frame.device)
+def _segment(advance, state, frame, inputs, start: int, stop: int, plan: Plan, factors):
+    """Steps start..stop-1, writing R_t into ``factors`` (stop - start, batch, k, k); returns it and Q_t at the
+    kept steps {t: (batch, n, k)}."""
     kept_frames = {}
     for time_index in range(start, stop):
         state, frame = _step(advance, state, inputs, time_index, frame)
