@@ -199,8 +199,9 @@ def test_automatic_segments_hold_no_more_r_factors_than_the_budget(monkeypatch):
     system, inputs = _rnn_case()
     whole = covariant_lyapunov_vectors(system, inputs, n_vectors=2, warmup_steps=20, backward_steps=20)
     per_step = 3 * 2 * 2 * 8  # batch x k x k x float64
-    monkeypatch.setattr(covariant, "STORED_R_BUDGET_BYTES", 10 * per_step + 5)
+    monkeypatch.setattr(covariant, "STORED_R_BUDGET_BYTES", 30 * per_step + 5)
     limited = covariant_lyapunov_vectors(system, inputs, n_vectors=2, warmup_steps=20, backward_steps=20)
-    assert limited.attrs["segment_steps"] == 10 and limited.attrs["stored_r_factor_bytes"] == 10 * per_step
-    assert limited.attrs["recomputed_steps"] == 60  # 70 steps after warm-up, the last segment not replayed
+    # as many steps as fit: segments 20..49, 50..79, 80..89, the last not replayed
+    assert limited.attrs["segment_steps"] == 30 and limited.attrs["stored_r_factor_bytes"] == 30 * per_step
+    assert limited.attrs["recomputed_steps"] == 60
     np.testing.assert_array_equal(limited["vectors"].values, whole["vectors"].values)

@@ -3,7 +3,6 @@ its segments. Every check raises :class:`InputError` naming the argument and wha
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,7 +70,7 @@ def plan_computation(*, time_steps: int, tangent_size: int, batch: int, n_vector
     r_bytes_per_step = batch * n_vectors * n_vectors * FLOAT64_BYTES
     checkpoint_bytes_each = batch * (state_size + tangent_size * n_vectors) * FLOAT64_BYTES
     if segment_steps is None:
-        segment_steps = _automatic_segment(steps_after_warmup, r_bytes_per_step, checkpoint_bytes_each, budget_bytes)
+        segment_steps = _automatic_segment(steps_after_warmup, r_bytes_per_step, budget_bytes)
     else:
         segment_steps = min(_check_int("segment_steps", segment_steps, 1), steps_after_warmup)
     segments = tuple((start, min(start + segment_steps, time_steps))
@@ -82,13 +81,10 @@ def plan_computation(*, time_steps: int, tangent_size: int, batch: int, n_vector
                 checkpoint_bytes=(len(segments) - 1) * checkpoint_bytes_each)
 
 
-def _automatic_segment(steps: int, r_bytes: int, checkpoint_bytes: int, budget_bytes: int) -> int:
-    """All steps while their R factors fit in the budget; else the length that minimises
-    ``segment * r_bytes + (steps / segment) * checkpoint_bytes``, within the budget."""
-    if steps * r_bytes <= budget_bytes:
-        return steps
-    balanced = math.ceil(math.sqrt(steps * checkpoint_bytes / r_bytes))
-    return max(1, min(balanced, budget_bytes // r_bytes, steps))
+def _automatic_segment(steps: int, r_bytes: int, budget_bytes: int) -> int:
+    """All steps while their R factors fit in the budget, else as many as fit: every step but those of the
+    last segment is recomputed once, so the longest segment within the budget recomputes least."""
+    return max(1, min(steps, budget_bytes // r_bytes))
 
 
 def _kept_steps(steps_to_keep, first: int, stop: int) -> tuple[int, ...]:
