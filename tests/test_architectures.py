@@ -103,8 +103,11 @@ def test_uniform_init_draws_every_parameter_within_the_scale(name):
     assert values.abs().max() > 0.29  # the whole range is used, not a narrower default
 
 
+DENSE_RECURRENCE = [name for name in ARCHITECTURES if get_architecture(name).recurrent_weight_prefixes]
+
+
 @pytest.mark.parametrize("gain", [1.0, 0.5, 2.0])
-@pytest.mark.parametrize("name", ARCHITECTURES)
+@pytest.mark.parametrize("name", DENSE_RECURRENCE)
 def test_orthogonal_init_gives_scaled_orthogonal_recurrent_blocks(name, gain):
     core = get_architecture(name)(input_size=3, hidden_size=8, num_layers=2)
     core.reset_parameters(init="orthogonal", init_gain=gain)
@@ -113,6 +116,14 @@ def test_orthogonal_init_gives_scaled_orthogonal_recurrent_blocks(name, gain):
     for weight in recurrent:
         for block in weight.detach().double().split(8, dim=0):
             torch.testing.assert_close(block.T @ block, gain**2 * torch.eye(8, dtype=torch.float64), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", [name for name in ARCHITECTURES if name not in DENSE_RECURRENCE])
+def test_orthogonal_init_is_refused_without_a_dense_recurrent_matrix(name):
+    """A diagonal recurrence (LRU, selective SSM) declares no recurrent_weight_prefixes: nothing to make orthogonal."""
+    core = get_architecture(name)(input_size=3, hidden_size=8)
+    with pytest.raises(InputError, match="init='orthogonal' needs a dense recurrent matrix"):
+        core.reset_parameters(init="orthogonal")
 
 
 def test_default_init_follows_torch_convention():

@@ -20,7 +20,7 @@ from rnn_lyapunov.architectures.registry import (
     load_plugin_paths,
 )
 
-BUILT_IN = {"rnn", "lstm", "gru", "cornn"}
+BUILT_IN = {"rnn", "lstm", "gru", "cornn", "lru", "selective_ssm"}
 
 PLUGIN_SOURCE = textwrap.dedent(
     '''
@@ -77,7 +77,7 @@ def test_describe_architectures_gives_one_line_per_name():
 
 
 def test_unknown_name_lists_the_available_ones():
-    with pytest.raises(InputError, match="unknown architecture 'lstn'.*gru, lstm, rnn.*Did you mean 'lstm'"):
+    with pytest.raises(InputError, match="unknown architecture 'lstn'.*gru, lru, lstm, rnn.*Did you mean 'lstm'"):
         get_architecture("lstn")
 
 

@@ -18,6 +18,9 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 _PUBLIC_NAMES = {
     "lyapunov_spectrum": "rnn_lyapunov.engine.lyapunov",
     "Spectrum": "rnn_lyapunov.engine.spectrum",
+    "covariant_lyapunov_vectors": "rnn_lyapunov.engine.covariant",
+    "clv_angles": "rnn_lyapunov.engine.covariant_result",
+    "unstable_stable_angle": "rnn_lyapunov.engine.covariant_result",
     "NonFiniteStateError": "rnn_lyapunov.errors",
     "register_architecture": "rnn_lyapunov.architectures.registry",
     "available_architectures": "rnn_lyapunov.architectures.registry",

@@ -1,5 +1,5 @@
-"""The ``rnn-lyapunov`` command: list architectures and datasets, compute a spectrum, train one run,
-search hyperparameters.
+"""The ``rnn-lyapunov`` command: list architectures and datasets, compute a spectrum or covariant
+Lyapunov vectors, train one run, search hyperparameters.
 
 Exit codes: 0 success; 2 bad usage or bad input (an :class:`~rnn_lyapunov.errors.InputError`: a
 one-paragraph message on stderr, no traceback), a missing optional extra included (the message
@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
                "--dataset signal_copy --n-exponents 10 --out spectrum.nc")
     _add_spectrum_options(spectrum)
     spectrum.set_defaults(handler=_spectrum)
+
+    from rnn_lyapunov.cli.clv import add_clv_parser
+
+    add_clv_parser(commands, common, _positive, _non_negative)
 
     train = commands.add_parser(
         "train", parents=[common], help="one training run with spectra per epoch",
