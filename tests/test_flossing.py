@@ -98,3 +98,14 @@ def test_an_update_that_goes_non_finite_stops_naming_the_update_and_keeps_the_we
         pytest.fail("a learning rate of 1e38 never made the weights non-finite")
     for parameter, before in zip(flosser.parameters, kept):
         torch.testing.assert_close(parameter, before, rtol=0, atol=0)
+
+
+def test_the_snippets_of_the_flossing_page_run():
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "flossing.md").read_text()
+    snippets = re.findall(r"```python\n(.*?)```", page, flags=re.DOTALL)
+    assert snippets
+    for snippet in snippets:
+        exec(compile(snippet, "docs/flossing.md", "exec"), {})
