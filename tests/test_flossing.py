@@ -109,3 +109,23 @@ def test_the_snippets_of_the_flossing_page_run():
     assert snippets
     for snippet in snippets:
         exec(compile(snippet, "docs/flossing.md", "exec"), {})
+
+
+def test_a_flosser_restored_from_its_state_continues_bitwise():
+    """What a checkpoint needs: the weights plus Flosser.state_dict() give the same next updates."""
+    import copy
+
+    inputs = torch.randn(3, 20, 1)
+    model = create_model("rnn", input_size=1, hidden_size=5, output_size=1)
+    flosser = Flosser(flossed_system(model), n_exponents=2, learning_rate=0.01, warmup_steps=4)
+    for update in range(2):
+        flosser.update(inputs[update:update + 1])
+    saved_model, saved_state = copy.deepcopy(model.state_dict()), copy.deepcopy(flosser.state_dict())
+    continued = [flosser.update(inputs[2:3]), flosser.update(inputs[0:1])]
+    restored_model = create_model("rnn", input_size=1, hidden_size=5, output_size=1)
+    restored_model.load_state_dict(saved_model)
+    restored = Flosser(flossed_system(restored_model), n_exponents=2, learning_rate=0.01, warmup_steps=4)
+    restored.load_state_dict(saved_state)
+    assert [restored.update(inputs[2:3]), restored.update(inputs[0:1])] == continued
+    for name, parameter in model.state_dict().items():
+        assert torch.equal(restored_model.state_dict()[name], parameter), name
