@@ -174,3 +174,17 @@ def test_bad_arguments_name_themselves(arguments, named):
     with pytest.raises(InputError, match=named) as raised:
         differentiable_exponents(system, torch.randn(2, 10, 3, dtype=torch.float64), **arguments)
     assert named in raised.value.arguments
+
+
+def test_the_h_only_lstm_convention_is_differentiable_too():
+    module = nn.LSTM(3, 4, num_layers=2).double()
+    system = from_torch(module, lstm_state="h_only")
+    inputs = torch.randn(2, 30, 3, dtype=torch.float64)
+    expected = lyapunov_spectrum(system, inputs, n_exponents=8, warmup_steps=5, reorthonormalize_every=1,
+                                 factorization="qr").per_trajectory
+    values = differentiable_exponents(system, inputs, n_exponents=8, warmup_steps=5, detach_state=False)
+    torch.testing.assert_close(values.detach(), expected, rtol=0, atol=1e-10)
+    parameters = list(module.parameters())
+    analytic, numeric = _directional_derivatives(
+        lambda: differentiable_exponents(system, inputs, n_exponents=3, detach_state=False).sum(), parameters)
+    assert analytic == pytest.approx(numeric, rel=1e-5)
