@@ -205,14 +205,54 @@ def floss(module, inputs, *, n_exponents: int, target=0.0, updates: int, learnin
                       warmup_steps=warmup_steps, optimizer=optimizer, detach_state=detach_state)
     evaluation = next_batch(0) if evaluation_inputs is None else evaluation_inputs
     _check_sequence_length(evaluation, warmup_steps)
+    return episode(flosser, next_batch, updates, evaluation)
+
+
+def episode(flosser: Flosser, next_batch: Callable[[int], torch.Tensor], updates: int, evaluation: torch.Tensor,
+            where: str = "") -> FlossingResult:
+    """``updates`` flossing updates on ``next_batch(0..updates-1)``, with the mean exponents on
+    ``evaluation`` before and after; ``where`` prefixes the update's name in errors (``"episode 2 "``)."""
 
     def measured():
         with torch.no_grad():
             return flosser.exponents(evaluation).mean(dim=0).cpu()
 
     before = measured()
-    losses = [flosser.update(next_batch(update), where=f"update {update}") for update in range(updates)]
+    losses = [flosser.update(next_batch(update), where=f"{where}update {update}") for update in range(updates)]
     return FlossingResult(before=before, after=measured(), losses=torch.tensor(losses, dtype=torch.float64))
+
+
+def batches(inputs, batch_size=None) -> Callable[[int], torch.Tensor]:
+    """``update -> (batch, time, input_size)``: ``inputs`` itself if callable, else its sequences
+    ``batch_size`` at a time in turn (all of them by default)."""
+    return _batches(inputs, batch_size)
+
+
+FLOSSING_OPTIONS = {"inputs": None, "n_exponents": None, "learning_rate": None, "target": 0.0, "before_training": 0,
+                    "every_epochs": 0, "updates_per_episode": 0, "warmup_steps": 0, "batch_size": None,
+                    "optimizer": "adam", "detach_state": True}
+
+
+def check_flossing_options(options) -> dict:
+    """A flossing options dict (the Lightning callback's ``flossing=``) with defaults filled in;
+    InputError naming the key for an unknown or missing key or a bad count."""
+    if not isinstance(options, dict):
+        raise InputError(f"flossing must be a dict of options ({', '.join(FLOSSING_OPTIONS)}), got "
+                         f"{type(options).__name__}", arguments=("flossing",))
+    unknown = sorted(set(options) - set(FLOSSING_OPTIONS))
+    missing = [key for key in ("inputs", "n_exponents", "learning_rate") if key not in options]
+    if unknown or missing:
+        raise InputError(f"flossing options: unknown {unknown or 'none'}, missing {missing or 'none'}; allowed: "
+                         f"{', '.join(FLOSSING_OPTIONS)} (inputs, n_exponents, learning_rate required)",
+                         arguments=tuple(unknown + missing))
+    checked = {**FLOSSING_OPTIONS, **options}
+    for key in ("before_training", "every_epochs", "updates_per_episode", "warmup_steps"):
+        value = checked[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InputError(f"flossing option {key} must be an int >= 0, got {value!r}", arguments=(key,))
+    check_target(checked["target"], checked["n_exponents"] if isinstance(checked["n_exponents"], int) else 1)
+    batches(checked["inputs"], checked["batch_size"])
+    return checked
 
 
 def _check_sequence_length(inputs, warmup_steps) -> None:
