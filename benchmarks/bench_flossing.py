@@ -71,7 +71,8 @@ def main(argv=None) -> None:
     if arguments.quick:
         arguments.architectures, arguments.sizes, arguments.repeats = ["rnn"], [32], 3
     torch.set_num_threads(1)
-    print(f"{'architecture':>12} {'hidden':>6} {'k':>3} {'flossing update ms':>19} {'training batch ms':>18} {'ratio':>6}")
+    print(f"{'architecture':>12} {'hidden':>6} {'k':>3} {'flossing update ms':>19} {'training batch ms':>18} "
+          f"{'ratio':>6}")
     for architecture in arguments.architectures:
         for size in arguments.sizes:
             k = max(1, round(arguments.exponent_fraction * size))

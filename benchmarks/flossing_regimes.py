@@ -55,7 +55,8 @@ def flossing(steps=(55, 220), seeds=(1, 2, 3)) -> None:
                 model = _network(2.5, seed)
 
                 def leading():
-                    return lyapunov_spectrum(model.system(), held_out, n_exponents=1, warmup_steps=50).exponents[0].item()
+                    spectrum = lyapunov_spectrum(model.system(), held_out, n_exponents=1, warmup_steps=50)
+                    return spectrum.exponents[0].item()
 
                 before = leading()
                 try:
@@ -64,8 +65,8 @@ def flossing(steps=(55, 220), seeds=(1, 2, 3)) -> None:
                     note = f"loss {result.losses[:10].mean():.4f} -> {result.losses[-10:].mean():.4f}"
                 except FlossingDivergedError as error:
                     note = f"stopped: {error}"
-                print(f"T={length} seed={seed} detach_state={detach_state}: lambda_1 {before:+.3f} -> {leading():+.3f}; "
-                      f"{note}", flush=True)
+                print(f"T={length} seed={seed} detach_state={detach_state}: "
+                      f"lambda_1 {before:+.3f} -> {leading():+.3f}; {note}", flush=True)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ ARCHITECTURES = [("rnn", 1), ("rnn", 2), ("lstm", 1), ("lstm", 2), ("gru", 1), (
 
 
 def _system(name, layers, hidden_size=5, **init):
-    return create_model(name, input_size=3, hidden_size=hidden_size, output_size=1, num_layers=layers, **init).double().system()
+    model = create_model(name, input_size=3, hidden_size=hidden_size, output_size=1, num_layers=layers, **init)
+    return model.double().system()
 
 
 @pytest.mark.parametrize("name, layers", ARCHITECTURES)
@@ -80,8 +81,8 @@ def test_every_tangent_path_gives_the_same_gradient(wrapper, request):
     inputs = torch.randn(2, 20, 3, dtype=torch.float64)
     wrapped = {"autodiff_only": AutodiffOnly, "jacobian_only": JacobianOnly}[wrapper](system)
     parameters = list(system.parameters())
-    gradients = [torch.autograd.grad(differentiable_exponents(candidate, inputs, n_exponents=2, detach_state=False).sum(),
-                                     parameters) for candidate in (system, wrapped)]
+    gradients = [torch.autograd.grad(differentiable_exponents(candidate, inputs, n_exponents=2, detach_state=False)
+                                     .sum(), parameters) for candidate in (system, wrapped)]
     for analytic, other in zip(*gradients):
         torch.testing.assert_close(other, analytic, rtol=1e-9, atol=1e-12)
 
@@ -115,8 +116,10 @@ def test_detached_gradient_is_the_derivative_along_the_fixed_trajectory():
     assert _numpy_exponents_along(*arguments)[0] == pytest.approx(values[0, 0].item(), abs=1e-12)
     direction = np.random.default_rng(3).standard_normal(weight_hh.shape)
     step = 1e-6
-    numeric = (_numpy_exponents_along(states, inputs[0].numpy(), weight_hh + step * direction, *arguments[3:])[0]
-               - _numpy_exponents_along(states, inputs[0].numpy(), weight_hh - step * direction, *arguments[3:])[0]) / (2 * step)
+    def leading(weights):
+        return _numpy_exponents_along(states, inputs[0].numpy(), weights, *arguments[3:])[0]
+
+    numeric = (leading(weight_hh + step * direction) - leading(weight_hh - step * direction)) / (2 * step)
     assert float((gradient * direction).sum()) == pytest.approx(numeric, rel=1e-6)
 
 

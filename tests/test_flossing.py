@@ -66,7 +66,8 @@ class _DetachedRNN(RecurrentArchitecture):
 @pytest.mark.parametrize("changes, named", [
     ({"target": math.nan}, "target"), ({"target": math.inf}, "target"), ({"target": [0.0, 0.1, 0.2]}, "target"),
     ({"n_exponents": 7}, "n_exponents"), ({"warmup_steps": 20}, "warmup_steps"), ({"updates": -1}, "updates"),
-    ({"learning_rate": 0.0}, "learning_rate"), ({"optimizer": "lbfgs"}, "optimizer"), ({"batch_size": 5}, "batch_size")])
+    ({"learning_rate": 0.0}, "learning_rate"), ({"optimizer": "lbfgs"}, "optimizer"),
+    ({"batch_size": 5}, "batch_size")])
 def test_bad_arguments_are_refused_naming_the_argument(changes, named):
     arguments = {"n_exponents": 2, "updates": 1, "learning_rate": 0.01, "warmup_steps": 5, **changes}
     with pytest.raises(InputError, match=named) as raised:

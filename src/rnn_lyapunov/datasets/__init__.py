@@ -16,7 +16,8 @@ from rnn_lyapunov.datasets.registry import (
 )
 
 # Importing the built-in dataset modules registers them.
-from rnn_lyapunov.datasets import adding, char_text, delayed_xor, sequential_digits, signal_copy  # noqa: E402,F401  isort: skip
+from rnn_lyapunov.datasets import (  # noqa: E402,F401  isort: skip
+    adding, char_text, delayed_xor, sequential_digits, signal_copy)
 
 __all__ = [
     "TASKS", "DatasetBuilder", "SequenceDataset", "Split", "available_datasets", "build_dataset",

@@ -66,8 +66,10 @@ def flossed_system(module, lstm_state: str = "full"):
 def check_target(target, n_exponents: int) -> torch.Tensor:
     """``target`` (a number, or one per exponent) as a float64 (n_exponents,) tensor; InputError otherwise."""
     values = [target] if isinstance(target, (int, float)) and not isinstance(target, bool) else target
-    if not isinstance(values, (list, tuple)) or not values or any(
-            isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) for value in values):
+    def finite_number(value) -> bool:
+        return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+    if not isinstance(values, (list, tuple)) or not values or not all(finite_number(value) for value in values):
         raise InputError(f"target must be a finite number (nats per step) or a list of them, got {target!r}",
                          arguments=("target",))
     if len(values) not in (1, n_exponents):
@@ -104,7 +106,8 @@ class Flosser:
         if isinstance(n_exponents, bool) or not isinstance(n_exponents, int) or not 1 <= n_exponents <= tangent_size:
             raise InputError(f"n_exponents must be an int in 1..{tangent_size} (the tangent dimension of this "
                              f"network), got {n_exponents!r}", arguments=("n_exponents",))
-        self.system, self.n_exponents, self.warmup_steps, self.detach_state = system, n_exponents, warmup_steps, detach_state
+        self.system, self.n_exponents = system, n_exponents
+        self.warmup_steps, self.detach_state = warmup_steps, detach_state
         self.target = check_target(target, n_exponents)
         self.parameters = [parameter for parameter in system.parameters() if parameter.requires_grad]
         if not self.parameters:
@@ -259,7 +262,8 @@ def _check_sequence_length(inputs, warmup_steps) -> None:
     if isinstance(inputs, torch.Tensor) and inputs.dim() == 3 and isinstance(warmup_steps, int) and (
             inputs.shape[1] <= warmup_steps):
         raise InputError(f"flossing sequences of {inputs.shape[1]} steps are no longer than warmup_steps "
-                         f"({warmup_steps}): use sequences longer than the warm-up", arguments=("inputs", "warmup_steps"))
+                         f"({warmup_steps}): use sequences longer than the warm-up",
+                         arguments=("inputs", "warmup_steps"))
 
 
 def _batches(inputs, batch_size) -> Callable[[int], torch.Tensor]:
