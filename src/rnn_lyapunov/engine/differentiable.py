@@ -49,10 +49,11 @@ def differentiable_exponents(system, inputs, *, n_exponents: int, warmup_steps: 
     sequence to the next and says little about the mean exponent (the limit and the derivative do
     not commute). ``detach_state=True`` (the default) keeps the part that does not explode: the
     change of the Jacobians at the visited states, chained through the frame, which the QR keeps
-    bounded. It equals the exact gradient wherever the state does not depend on the parameters
-    (e.g. an input-dominated trajectory) and, measured on a 32-unit tanh RNN (docs/flossing.md),
-    flosses a gain-2.5 chaotic network to the target where the exact gradient raises its loss,
-    while doing as well as the exact one on a contracting network. Use short sequences (tens of
+    bounded. Measured on a 32-unit tanh RNN (docs/flossing.md): on a contracting network the two
+    gradients agree to three digits; on a gain-2.5 chaotic one the exact gradient's norm grows from
+    1.6e2 (30 steps) to 2.8e33 (440 steps; float32 overflows soon after) while the detached one stays
+    near 1, and flossing on 55-step sequences reaches the target with either. Neither reliably did on
+    220-step single sequences (detached 1 seed of 3, exact 0 of 3): use short sequences (tens of
     steps, as the paper does) either way.
 
     Returns:
