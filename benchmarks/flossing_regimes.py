@@ -9,7 +9,7 @@
    measured by the engine on 16 held-out 300-step sequences before and after.
 
     python benchmarks/flossing_regimes.py gradients
-    python benchmarks/flossing_regimes.py flossing [--steps 55 220]
+    python benchmarks/flossing_regimes.py flossing [--steps 55 220] [--batch 8] [--seeds 1 2 3]
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def gradients(steps=(30, 55, 110, 220, 440)) -> None:
                       f"{stacked.norm(dim=1).median():.3g}, mean cos(grad_i, mean grad) {cosine:.2f}", flush=True)
 
 
-def flossing(steps=(55, 220), seeds=(1, 2, 3)) -> None:
+def flossing(steps=(55, 220), seeds=(1, 2, 3), batch: int = 1) -> None:
     held_out = _sequences(999, 16, 300)
     for length in steps:
         for seed in seeds:
@@ -60,7 +60,7 @@ def flossing(steps=(55, 220), seeds=(1, 2, 3)) -> None:
 
                 before = leading()
                 try:
-                    result = floss(model, lambda update: _sequences(1000 * seed + update, 1, length), n_exponents=1,
+                    result = floss(model, lambda update: _sequences(1000 * seed + update, batch, length), n_exponents=1,
                                    updates=150, learning_rate=1e-2, warmup_steps=16, detach_state=detach_state)
                     note = f"loss {result.losses[:10].mean():.4f} -> {result.losses[-10:].mean():.4f}"
                 except FlossingDivergedError as error:
@@ -73,7 +73,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("gradients", "flossing"))
     parser.add_argument("--steps", nargs="+", type=int)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="flossing only")
+    parser.add_argument("--batch", type=int, default=1, help="flossing only: sequences per update")
     arguments = parser.parse_args()
     torch.set_num_threads(1)
-    chosen = {"gradients": gradients, "flossing": flossing}[arguments.what]
-    chosen(*([tuple(arguments.steps)] if arguments.steps else []))
+    steps = {"steps": tuple(arguments.steps)} if arguments.steps else {}
+    if arguments.what == "gradients":
+        gradients(**steps)
+    else:
+        flossing(**steps, seeds=tuple(arguments.seeds), batch=arguments.batch)
