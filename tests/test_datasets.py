@@ -23,6 +23,7 @@ SMALL_OPTIONS = {
     "sequential_digits": {},
     "signal_copy": {"n_train": 40, "n_validation": 10, "n_test": 10, "delay": 5},
     "adding": {"n_train": 40, "n_validation": 10, "n_test": 10, "sequence_length": 12},
+    "delayed_xor": {"n_train": 40, "n_validation": 10, "n_test": 10, "delay": 3, "sequence_length": 20},
 }
 
 
@@ -59,7 +60,7 @@ def test_prepared_dataset_loads_offline_with_documented_shapes(name, tmp_path, n
         if dataset.task == "classification_last_step":
             assert split.targets.shape == (len(split),) and split.targets.dtype == torch.int64
             assert 0 <= int(split.targets.min()) and int(split.targets.max()) < dataset.output_size
-        elif dataset.task == "next_token":
+        elif dataset.task in ("next_token", "classification_every_step"):
             assert split.targets.shape == split.inputs.shape[:2] and split.targets.dtype == torch.int64
         else:
             assert split.targets.shape == (len(split), dataset.output_size)

@@ -31,6 +31,8 @@ _PUBLIC_NAMES = {
     "available_datasets": "rnn_lyapunov.datasets",
     "load_sweep": "rnn_lyapunov.io.sweep_file",
     "SpectrumMonitor": "rnn_lyapunov.training.monitor",
+    "differentiable_exponents": "rnn_lyapunov.engine.differentiable",
+    "floss": "rnn_lyapunov.training.flossing",
 }
 
 __all__ = ["__version__", *sorted(_PUBLIC_NAMES)]

@@ -40,13 +40,22 @@ class LyapunovSpectrumCallback(Callback):
             so they reach the trainer's loggers and ``callback_metrics``) at each spectrum epoch.
         run_id, hyperparameters, batch_first, **spectrum_settings: as for ``SpectrumMonitor``
             (the run config's ``spectrum.*`` settings, same names, defaults and checks).
+        flossing: None (default), or a dict for gradient flossing of the recurrent module
+            (docs/flossing.md): ``inputs`` ((batch, time, input_size) tensor or callable update ->
+            such a tensor, whatever ``batch_first``), ``n_exponents``, ``learning_rate`` and
+            optionally ``target`` (0.0), ``before_training`` (updates before the first epoch, after
+            the epoch-0 spectrum; 0), ``every_epochs`` (0 = never) and ``updates_per_episode``,
+            ``warmup_steps``, ``batch_size``, ``optimizer``, ``detach_state``: as for ``floss``.
+            Each episode's ``FlossingResult`` is appended to ``flossing_history`` as
+            ``(epoch, result)``; the flossing optimizer's state is in the callback's checkpoint
+            state. Every process flosses its own copy of the weights with the same inputs.
 
     Only the global-rank-zero process computes spectra and writes. The logged exponent is in the
     file's units (nats per step, or bits with ``units="bits"``).
     """
 
     def __init__(self, module, inputs, path, *, epochs="all", metrics=METRICS, log: bool = True, run_id=None,
-                 hyperparameters=None, batch_first=None, **spectrum_settings):
+                 hyperparameters=None, batch_first=None, flossing: dict | None = None, **spectrum_settings):
         if not (isinstance(module, str) or callable(module)):
             raise InputError(f"module must be an attribute name of the LightningModule (e.g. 'encoder'), a "
                              f"callable pl_module -> recurrent module or the module, got {type(module).__name__}.")
@@ -57,6 +66,11 @@ class LyapunovSpectrumCallback(Callback):
                         "epochs": epochs, **spectrum_settings}
         self.monitor: SpectrumMonitor | None = None
         self._validated_this_epoch = False
+        # -- gradient flossing (docs/flossing.md) --
+        from rnn_lyapunov.training.flossing import check_flossing_options
+
+        self.flossing = None if flossing is None else check_flossing_options(flossing)
+        self.flosser, self.flossing_history, self._flosser_state = None, [], None
 
     def recurrent_module(self, pl_module):
         """The module whose spectrum is taken, found on ``pl_module``."""
@@ -76,11 +90,12 @@ class LyapunovSpectrumCallback(Callback):
         return found
 
     def on_train_start(self, trainer, pl_module):
-        if not trainer.is_global_zero:
-            return
-        self.monitor = SpectrumMonitor(self.recurrent_module(pl_module), self.inputs, self.path, **self.options)
-        if trainer.current_epoch == 0:  # a fit resumed from a checkpoint has its epoch 0 already
-            self._record(0, {}, pl_module)
+        if trainer.is_global_zero:
+            self.monitor = SpectrumMonitor(self.recurrent_module(pl_module), self.inputs, self.path, **self.options)
+            if trainer.current_epoch == 0:  # a fit resumed from a checkpoint has its epoch 0 already
+                self._record(0, {}, pl_module)
+        if self.flossing is not None:
+            self._start_flossing(trainer, pl_module)
 
     def on_train_epoch_start(self, trainer, pl_module):
         self._validated_this_epoch = False
@@ -90,6 +105,10 @@ class LyapunovSpectrumCallback(Callback):
             self._validated_this_epoch = True
 
     def on_train_epoch_end(self, trainer, pl_module):
+        self._record_epoch(trainer, pl_module)
+        self._floss_after_epoch(trainer)  # after the spectrum: epoch e's spectrum is of training alone
+
+    def _record_epoch(self, trainer, pl_module):
         if self.monitor is None:
             return
         metrics = {}
@@ -101,6 +120,40 @@ class LyapunovSpectrumCallback(Callback):
                 metrics[name] = value
         # trainer.current_epoch counts from 0 during the first epoch; after it the network is at epoch 1.
         self._record(trainer.current_epoch + 1, metrics, pl_module)
+
+    def _floss_after_epoch(self, trainer) -> None:
+        every = self.flossing["every_epochs"] if self.flossing else 0
+        epoch = trainer.current_epoch + 1
+        if self.flosser is not None and every and epoch % every == 0 and self.flossing["updates_per_episode"]:
+            self._floss(epoch, self.flossing["updates_per_episode"])
+
+    # -- gradient flossing: one block, so that the spectrum recording above stays as it was --
+
+    def _start_flossing(self, trainer, pl_module) -> None:
+        from rnn_lyapunov.training.flossing import Flosser, flossed_system
+
+        options = self.flossing
+        self.flosser = Flosser(flossed_system(self.recurrent_module(pl_module)), n_exponents=options["n_exponents"],
+                               target=options["target"], learning_rate=options["learning_rate"],
+                               warmup_steps=options["warmup_steps"], optimizer=options["optimizer"],
+                               detach_state=options["detach_state"])
+        if self._flosser_state is not None:
+            self.flosser.load_state_dict(self._flosser_state)
+        if trainer.current_epoch == 0 and options["before_training"]:
+            self._floss(0, options["before_training"])
+
+    def _floss(self, epoch: int, updates: int) -> None:
+        from rnn_lyapunov.training.flossing import batches, episode
+
+        next_batch = batches(self.flossing["inputs"], self.flossing["batch_size"])
+        result = episode(self.flosser, next_batch, updates, next_batch(0), where=f"episode after epoch {epoch}, ")
+        self.flossing_history.append((epoch, result))
+
+    def state_dict(self):
+        return {} if self.flosser is None else {"flossing_optimizer": self.flosser.state_dict()}
+
+    def load_state_dict(self, state_dict):
+        self._flosser_state = state_dict.get("flossing_optimizer")
 
     def on_fit_end(self, trainer, pl_module):
         if self.monitor is not None and self.monitor.last_epoch >= 0:

@@ -11,6 +11,7 @@ Targets by task:
 
 - ``classification_last_step``: int64 ``(n,)`` class index read from the last step's output;
 - ``next_token``: int64 ``(n, time)`` index of the next token at every step;
+- ``classification_every_step``: int64 ``(n, time)`` class at every step, -100 where unscored;
 - ``regression_last_step``: float32 ``(n, output_size)`` read from the last step's output.
 """
 

@@ -36,6 +36,17 @@ class Task:
     has_accuracy: bool
 
 
+UNSCORED = -100  # a step without a target (cross_entropy's ignore_index): skipped by loss and accuracy
+
+
+def _scored_steps_terms(outputs, labels):
+    """Cross-entropy and accuracy over the steps whose label is not UNSCORED."""
+    logits, labels = outputs.reshape(-1, outputs.shape[-1]), labels.reshape(-1)
+    scored = labels != UNSCORED
+    loss = F.cross_entropy(logits, labels, reduction="sum", ignore_index=UNSCORED)
+    return loss, ((logits.argmax(dim=-1) == labels) & scored).sum(), int(scored.sum())
+
+
 def _regression_terms(outputs, targets):
     return F.mse_loss(outputs[:, -1], targets, reduction="sum"), None, targets.numel()
 
@@ -47,6 +58,8 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     Task("next_token", "int64 (n, time): the next token at every step",
          lambda outputs, targets: _cross_entropy_terms(outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1)),
          "cross-entropy in nats per prediction", has_accuracy=True),
+    Task("classification_every_step", f"int64 (n, time): a class at every step, {UNSCORED} where there is none",
+         _scored_steps_terms, "cross-entropy in nats per scored step", has_accuracy=True),
     Task("regression_last_step", "float32 (n, output_size): read from the last step's output",
          _regression_terms, "mean squared error", has_accuracy=False),
 )}
