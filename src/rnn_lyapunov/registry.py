@@ -56,8 +56,8 @@ def source_of(definition) -> str:
     definition = inspect.unwrap(definition)
     try:
         file = inspect.getsourcefile(definition) or "<unknown file>"
-    except TypeError:
-        file = "<built-in>"
+    except (TypeError, OSError):  # built-in, or defined in a REPL, notebook or `python -c`
+        file = "<no source file>"
     return f"{definition.__module__}.{getattr(definition, '__qualname__', repr(definition))} ({file})"
 
 
@@ -69,7 +69,7 @@ def same_definition(first, second) -> bool:
         return True
     try:
         files = [inspect.getsourcefile(definition) for definition in (first, second)]
-    except TypeError:
+    except (TypeError, OSError):  # built-in, or defined in a REPL, notebook or `python -c`
         return False
     if None in files:
         return False

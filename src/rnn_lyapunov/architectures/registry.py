@@ -92,8 +92,8 @@ ARCHITECTURES: Registry[type[RecurrentArchitecture]] = Registry(
     error=PluginRegistrationError, warning=PluginLoadWarning,
     name_pattern=r"^[a-z][a-z0-9_\-]*$", name_rule="lowercase letters, digits, '_' or '-', starting with a letter",
     adopt=lambda name, loaded: register_architecture(name)(loaded),
-    how_to_add="To add one, register a RecurrentArchitecture subclass with @register_architecture (see the "
-               "README section 'Add your own architecture') and list its file under plugin_paths.",
+    how_to_add="To add one, register a RecurrentArchitecture subclass with @register_architecture (see "
+               "docs/architectures.md, 'Add your own architecture') and list its file under plugin_paths.",
 )
 
 

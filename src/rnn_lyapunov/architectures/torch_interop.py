@@ -78,7 +78,7 @@ def from_torch(module: nn.Module, *, lstm_state: str = "full"):
         raise InputError(
             f"no architecture plugin reproduces {type(module).__name__}; supported torch modules: "
             f"{', '.join(supported)}. For another module, write a plugin with torch_module_type set "
-            "(see the README section 'Add your own architecture')."
+            "(see docs/architectures.md, 'Add your own architecture')."
         )
     _check_supported(module)
     from rnn_lyapunov.architectures.hidden_only import spectrum_system

@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", required=True, metavar="FILE", help="run config, YAML or JSON")
     train.add_argument("--run-dir", metavar="DIR", help="checkpoint and log directory (default results/runs/RUN_ID)")
     train.add_argument("--out", metavar="FILE.nc", help="per-run NetCDF file (default results/spectra/RUN_ID.nc)")
-    add_setting_flags(train.add_argument_group("settings (override the config file; README, 'Settings')"),
+    add_setting_flags(train.add_argument_group("settings (override the config file; docs/settings.md)"),
                       TRAIN_FLAGS, suppress=True)
     train.set_defaults(handler=_train)
 
