@@ -185,7 +185,8 @@ def floss(module, inputs, *, n_exponents: int, target=0.0, updates: int, learnin
         n_exponents: how many leading exponents to push, 1..tangent dimension.
         target: nats per step, one number or one per exponent (default 0: the edge of chaos).
         updates: number of optimizer steps (>= 0).
-        learning_rate, optimizer: of the flossing optimizer (``"adam"`` or ``"sgd"``).
+        learning_rate: the flossing optimizer's step size.
+        optimizer: the flossing optimizer, ``"adam"`` or ``"sgd"``.
         warmup_steps: steps of each sequence before the exponents are averaged; < time.
         batch_size: sequences per update with a tensor ``inputs`` (default all of them).
         detach_state: see :func:`differentiable_exponents` (default True: the measured choice).
@@ -197,8 +198,9 @@ def floss(module, inputs, *, n_exponents: int, target=0.0, updates: int, learnin
         :class:`FlossingResult` with exponents before and after (nats per step) and the losses.
 
     Raises:
-        InputError: bad arguments, naming the argument; FlossingDivergedError: an update went NaN
-        (named, with the fix); the weights are those before that update.
+        InputError: bad arguments, naming the argument.
+        FlossingDivergedError: an update went NaN (named, with the fix); the weights are those
+            before that update.
     """
     system = flossed_system(module, lstm_state)
     if isinstance(updates, bool) or not isinstance(updates, int) or updates < 0:
