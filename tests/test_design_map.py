@@ -12,7 +12,7 @@ PACKAGE = ROOT / "src" / "rnn_lyapunov"
 DESIGN = ROOT / "docs" / "design.md"
 MAX_LINES = 300
 # Split by another change under way; remove once training/monitor.py is under the limit.
-LONG_MODULES_ALLOWED = {"training/monitor.py"}
+LONG_MODULES_ALLOWED: set[str] = set()  # none: every library module is at most 300 lines
 SKIPPED_FOLDERS = {"resources", "__pycache__"}
 
 
