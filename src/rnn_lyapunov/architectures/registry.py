@@ -72,7 +72,8 @@ def _check_plugin_class(name: str, cls) -> None:
             "description to a one-line summary, e.g. description = 'Elman RNN with tanh'"
         )
     for attribute, signature in (("jacobian", "jacobian(self, state, x)"),
-                                 ("linearised_cell", "linearised_cell(self, layer, layer_input, *blocks)")):
+                                 ("linearised_cell", "linearised_cell(self, layer, layer_input, *blocks)"),
+                                 ("forward_sequence", "forward_sequence(self, inputs, state)")):
         value = getattr(cls, attribute, None)
         if value is not None and not callable(value):
             raise PluginRegistrationError(f"cannot register {where}: {attribute} must be a method {signature} or absent")
