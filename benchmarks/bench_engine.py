@@ -5,7 +5,7 @@
 
 For a random tanh RNN (W ~ N(0, g^2/N), g = 1.5, input size 8, batch 16) it reports:
 * the engine's time per step, with its defaults (``factorization`` and ``tangent_dtype`` "auto",
-  QR or LU every step), against (a) the naive baseline a user would write (per trajectory, per
+  QR or LU every step) and with ``reorthonormalize_every="auto"`` side by side, against (a) the naive baseline a user would write (per trajectory, per
   step, torch.autograd.functional.jacobian then torch.linalg.qr; timed on fewer steps, per step),
   (b) the same engine with Householder QR in the inputs' dtype (the method before LU) and (c) the
   bare floor: only the batched matrix products and the factorizations the engine chose (getrf for
@@ -99,6 +99,7 @@ def timing_table(hidden_sizes, steps, naive_steps, repeats):
             for n_exponents in (hidden_size, hidden_size // 8):
                 engine, spectrum = engine_seconds_per_step(rnn, inputs, n_exponents, repeats)
                 plain, _ = engine_seconds_per_step(rnn, inputs, n_exponents, repeats, factorization="qr", tangent_dtype=dtype)
+                auto, auto_spectrum = engine_seconds_per_step(rnn, inputs, n_exponents, repeats, reorthonormalize_every="auto")
                 tangent_dtype = getattr(torch, spectrum.tangent_dtype)
                 floor = floor_seconds_per_step(hidden_size, n_exponents, steps, tangent_dtype, repeats, spectrum.factorization)
                 naive = naive_seconds_per_step(rnn, inputs, n_exponents, naive_steps)
@@ -109,6 +110,8 @@ def timing_table(hidden_sizes, steps, naive_steps, repeats):
                     "engine_ms_per_step": 1e3 * engine, "plain_qr_ms_per_step": 1e3 * plain, "floor_ms_per_step": 1e3 * floor,
                     "naive_ms_per_step": 1e3 * naive, "speedup_vs_naive": naive / engine, "speedup_vs_plain_qr": plain / engine,
                     "engine_over_floor": engine / floor, "cost_vs_full_spectrum": engine / full_seconds,
+                    "auto_ms_per_step": 1e3 * auto, "auto_over_every_step": auto / engine,
+                    "auto_factorizations": auto_spectrum.factorization_counts, "auto_mean_interval": auto_spectrum.mean_interval,
                 })
                 print(format_row(rows[-1]), flush=True)
     return rows
@@ -118,7 +121,9 @@ def format_row(row):
     return (f"| {row['N']:4d} | {row['dtype']:7s} | {row['k']:4d} | {row['method']} | {row['engine_ms_per_step']:9.3f} | "
             f"{row['plain_qr_ms_per_step']:9.3f} | {row['floor_ms_per_step']:9.3f} | {row['naive_ms_per_step']:10.2f} | "
             f"{row['speedup_vs_plain_qr']:5.2f}x | {row['speedup_vs_naive']:8.1f}x | "
-            f"{row['engine_over_floor']:6.2f}x | {row['cost_vs_full_spectrum']:5.2f}x |")
+            f"{row['engine_over_floor']:6.2f}x | {row['cost_vs_full_spectrum']:5.2f}x | {row['auto_ms_per_step']:9.3f} | "
+            f"{row['auto_over_every_step']:5.2f}x ({row['auto_mean_interval']:.1f} steps, "
+            + " ".join(f"{name} {count}" for name, count in row["auto_factorizations"].items()) + ") |")
 
 
 def accuracy_table(hidden_size, steps):
@@ -179,8 +184,9 @@ def main(argv=None):
     steps = args.steps or (200 if args.quick else 1000)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, {steps} steps, tanh RNN gain {GAIN}\n")
     print("| N | dtype | k | engine: factorization, frame | engine ms/step | plain QR ms/step | floor ms/step | "
-          "naive ms/step | engine vs plain QR | engine vs naive | engine/floor | k vs full |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "naive ms/step | engine vs plain QR | engine vs naive | engine/floor | k vs full | auto ms/step | "
+          "auto / every step (mean interval, factorizations) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     timings = timing_table(hidden_sizes, steps, args.naive_steps, args.repeats)
     print("\nAccuracy against float64, QR every step (nats/step):\n")
     print("| N | dtype | frame | factorization | every | largest exponent | top half max | all max |")
