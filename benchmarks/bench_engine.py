@@ -150,6 +150,24 @@ def accuracy_table(hidden_size, steps):
     return rows
 
 
+def auto_versus_every_step(hidden_sizes, steps, repeats):
+    """reorthonormalize_every="auto" against every step (the engine's other defaults), interleaved repeats, medians."""
+    for hidden_size in hidden_sizes:
+        rnn = TanhRNN(hidden_size, INPUT_SIZE, gain=GAIN, seed=0)
+        for dtype in (torch.float64, torch.float32):
+            inputs = rnn.random_inputs(BATCH, steps, generator=torch.Generator().manual_seed(1), dtype=dtype)
+            times, counts = {"auto": [], 1: []}, {}
+            for _ in range(repeats):
+                for every in times:
+                    start = time.perf_counter()
+                    spectrum = lyapunov_spectrum(rnn, inputs, reorthonormalize_every=every)
+                    times[every].append((time.perf_counter() - start) / (steps * BATCH))
+                    counts[every] = " ".join(f"{name} {count}" for name, count in spectrum.factorization_counts.items())
+            auto, every_step = statistics.median(times["auto"]), statistics.median(times[1])
+            print(f"| {hidden_size:4d} | {str(dtype).removeprefix('torch.'):7s} | {1e3 * auto:.3f} | {1e3 * every_step:.3f} | "
+                  f"{auto / every_step:.2f} | {counts['auto']} vs {counts[1]} |", flush=True)
+
+
 MEMORY_PROBE = """
 import resource, sys, torch
 from rnn_lyapunov import lyapunov_spectrum
@@ -177,11 +195,18 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--auto-only", action="store_true", help='only "auto" against every step, ms per trajectory-step')
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     hidden_sizes = args.hidden_sizes or ([64, 256] if args.quick else [64, 256, 512])
     steps = args.steps or (200 if args.quick else 1000)
+    if args.auto_only:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, {steps} steps, tanh RNN gain {GAIN}\n")
+        print("| N | inputs | auto ms | every step ms | auto / every step | factorizations, auto vs every step |")
+        print("|---|---|---|---|---|---|")
+        auto_versus_every_step(hidden_sizes, steps, args.repeats)
+        return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, {steps} steps, tanh RNN gain {GAIN}\n")
     print("| N | dtype | k | engine: factorization, frame | engine ms/step | plain QR ms/step | floor ms/step | "
           "naive ms/step | engine vs plain QR | engine vs naive | engine/floor | k vs full | auto ms/step | "
