@@ -185,3 +185,11 @@ def test_auto_on_a_chaotic_tanh_rnn_factorizes_by_lu_as_every_step_does_and_keep
     reference = lyapunov_spectrum(rnn, inputs, warmup_steps=20, factorization="qr")
     assert auto.factorization_counts["qr"] <= 6  # the two window ends, and a burst or two
     assert (auto.per_trajectory - reference.per_trajectory).abs().max() <= 1e-6
+
+
+def test_the_first_factorization_is_lu_for_a_float64_frame_as_every_step_and_qr_for_float32():
+    from rnn_lyapunov.engine.schedule import AdaptiveInterval
+
+    assert AdaptiveInterval(1e-6, torch.float64, "lu", rows=64).factorization == "lu"
+    assert AdaptiveInterval(1e-4, torch.float32, "lu", rows=64).factorization == "qr"
+    assert AdaptiveInterval(1e-6, torch.float64, "qr", rows=64).factorization == "qr"
