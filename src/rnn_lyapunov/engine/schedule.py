@@ -127,11 +127,14 @@ class AdaptiveInterval:
             self.factorization, self.interval = QR, 1  # a direction died or blew up: QR every step
             return 1
         cap = min(2 * self.interval, MAX_INTERVAL)  # the interval at most doubles from one QR to the next
-        # QR every step even where the dtype cannot meet the tolerance: nothing does better
-        qr_longest = max(1, self._longest(windows, self.budget, cap))
         lu_longest = 0 if self.lu_budget is None else self._longest(windows, self.lu_budget, cap)
         if self.lu_budget is not None:
             lu_longest = max(lu_longest, self._lu_on_credit(windows[0]))
+        if lu_longest and lu_longest * QR_COST_IN_LUS >= cap:  # QR's interval, at most cap, cannot beat it: not searched
+            self.factorization, self.interval = LU, lu_longest
+            return self.interval
+        # QR every step even where the dtype cannot meet the tolerance: nothing does better
+        qr_longest = max(1, self._longest(windows, self.budget, cap))
         if lu_longest and lu_longest * QR_COST_IN_LUS >= qr_longest:
             self.factorization, self.interval = LU, lu_longest
         else:
