@@ -5,7 +5,7 @@
 
 For a random tanh RNN (W ~ N(0, g^2/N), g = 1.5, input size 8, batch 16) it reports:
 * the engine's time per step, with its defaults (``factorization`` and ``tangent_dtype`` "auto",
-  QR or LU every step), against (a) the naive baseline a user would write (per trajectory, per
+  QR or LU every step) and with ``reorthonormalize_every="auto"`` side by side, against (a) the naive baseline a user would write (per trajectory, per
   step, torch.autograd.functional.jacobian then torch.linalg.qr; timed on fewer steps, per step),
   (b) the same engine with Householder QR in the inputs' dtype (the method before LU) and (c) the
   bare floor: only the batched matrix products and the factorizations the engine chose (getrf for
@@ -99,6 +99,7 @@ def timing_table(hidden_sizes, steps, naive_steps, repeats):
             for n_exponents in (hidden_size, hidden_size // 8):
                 engine, spectrum = engine_seconds_per_step(rnn, inputs, n_exponents, repeats)
                 plain, _ = engine_seconds_per_step(rnn, inputs, n_exponents, repeats, factorization="qr", tangent_dtype=dtype)
+                auto, auto_spectrum = engine_seconds_per_step(rnn, inputs, n_exponents, repeats, reorthonormalize_every="auto")
                 tangent_dtype = getattr(torch, spectrum.tangent_dtype)
                 floor = floor_seconds_per_step(hidden_size, n_exponents, steps, tangent_dtype, repeats, spectrum.factorization)
                 naive = naive_seconds_per_step(rnn, inputs, n_exponents, naive_steps)
@@ -109,6 +110,8 @@ def timing_table(hidden_sizes, steps, naive_steps, repeats):
                     "engine_ms_per_step": 1e3 * engine, "plain_qr_ms_per_step": 1e3 * plain, "floor_ms_per_step": 1e3 * floor,
                     "naive_ms_per_step": 1e3 * naive, "speedup_vs_naive": naive / engine, "speedup_vs_plain_qr": plain / engine,
                     "engine_over_floor": engine / floor, "cost_vs_full_spectrum": engine / full_seconds,
+                    "auto_ms_per_step": 1e3 * auto, "auto_over_every_step": auto / engine,
+                    "auto_factorizations": auto_spectrum.factorization_counts, "auto_mean_interval": auto_spectrum.mean_interval,
                 })
                 print(format_row(rows[-1]), flush=True)
     return rows
@@ -118,7 +121,9 @@ def format_row(row):
     return (f"| {row['N']:4d} | {row['dtype']:7s} | {row['k']:4d} | {row['method']} | {row['engine_ms_per_step']:9.3f} | "
             f"{row['plain_qr_ms_per_step']:9.3f} | {row['floor_ms_per_step']:9.3f} | {row['naive_ms_per_step']:10.2f} | "
             f"{row['speedup_vs_plain_qr']:5.2f}x | {row['speedup_vs_naive']:8.1f}x | "
-            f"{row['engine_over_floor']:6.2f}x | {row['cost_vs_full_spectrum']:5.2f}x |")
+            f"{row['engine_over_floor']:6.2f}x | {row['cost_vs_full_spectrum']:5.2f}x | {row['auto_ms_per_step']:9.3f} | "
+            f"{row['auto_over_every_step']:5.2f}x ({row['auto_mean_interval']:.1f} steps, "
+            + " ".join(f"{name} {count}" for name, count in row["auto_factorizations"].items()) + ") |")
 
 
 def accuracy_table(hidden_size, steps):
@@ -143,6 +148,27 @@ def accuracy_table(hidden_size, steps):
               f"{rows[-1]['largest_exponent_error']:.2e} | {rows[-1]['max_abs_error_top_half']:.2e} | "
               f"{rows[-1]['max_abs_error_all']:.2e} |", flush=True)
     return rows
+
+
+def auto_versus_every_step(hidden_sizes, steps, repeats):
+    """reorthonormalize_every="auto" against every step (the engine's other defaults), interleaved repeats, medians.
+
+    Timed in CPU time of this process (``time.process_time``): with one thread that is the wall time
+    of a quiet machine, and on a shared one it leaves out the waits for a core."""
+    for hidden_size in hidden_sizes:
+        rnn = TanhRNN(hidden_size, INPUT_SIZE, gain=GAIN, seed=0)
+        for dtype in (torch.float64, torch.float32):
+            inputs = rnn.random_inputs(BATCH, steps, generator=torch.Generator().manual_seed(1), dtype=dtype)
+            times, counts = {"auto": [], 1: []}, {}
+            for _ in range(repeats):
+                for every in times:
+                    start = time.process_time()
+                    spectrum = lyapunov_spectrum(rnn, inputs, reorthonormalize_every=every)
+                    times[every].append((time.process_time() - start) / (steps * BATCH))
+                    counts[every] = " ".join(f"{name} {count}" for name, count in spectrum.factorization_counts.items())
+            auto, every_step = statistics.median(times["auto"]), statistics.median(times[1])
+            print(f"| {hidden_size:4d} | {str(dtype).removeprefix('torch.'):7s} | {1e3 * auto:.3f} | {1e3 * every_step:.3f} | "
+                  f"{auto / every_step:.2f} | {counts['auto']} vs {counts[1]} |", flush=True)
 
 
 MEMORY_PROBE = """
@@ -172,15 +198,23 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--auto-only", action="store_true", help='only "auto" against every step, ms per trajectory-step')
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     hidden_sizes = args.hidden_sizes or ([64, 256] if args.quick else [64, 256, 512])
     steps = args.steps or (200 if args.quick else 1000)
+    if args.auto_only:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, {steps} steps, tanh RNN gain {GAIN}\n")
+        print("CPU ms per trajectory-step\n\n| N | inputs | auto ms | every step ms | auto / every step | factorizations, auto vs every step |")
+        print("|---|---|---|---|---|---|")
+        auto_versus_every_step(hidden_sizes, steps, args.repeats)
+        return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, {steps} steps, tanh RNN gain {GAIN}\n")
     print("| N | dtype | k | engine: factorization, frame | engine ms/step | plain QR ms/step | floor ms/step | "
-          "naive ms/step | engine vs plain QR | engine vs naive | engine/floor | k vs full |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "naive ms/step | engine vs plain QR | engine vs naive | engine/floor | k vs full | auto ms/step | "
+          "auto / every step (mean interval, factorizations) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     timings = timing_table(hidden_sizes, steps, args.naive_steps, args.repeats)
     print("\nAccuracy against float64, QR every step (nats/step):\n")
     print("| N | dtype | frame | factorization | every | largest exponent | top half max | all max |")

@@ -13,6 +13,7 @@ from torch import nn
 from rnn_lyapunov.architectures.base import RecurrentArchitecture
 from rnn_lyapunov.architectures.fast_paths import FastPaths
 from rnn_lyapunov.architectures.derivatives import tanh_derivative
+from rnn_lyapunov.architectures.fused import fused_sequence
 from rnn_lyapunov.architectures.layers import scaled_rows
 from rnn_lyapunov.architectures.registry import register_architecture
 
@@ -70,3 +71,9 @@ class GRU(RecurrentArchitecture):
             return d_h if h_rows is None else d_h.addcmul_(z.unsqueeze(1), h_rows)
 
         return torch.addcmul(n, z, h_minus_n), tangent_map  # (1 - z) n + z h, as torch's GRU cell computes it
+
+    def forward_sequence(self, inputs, state):
+        """Every step at once with torch.nn.GRU's kernel on these parameters (see ``fused_sequence``):
+        inputs (batch, time, input_size), state (batch, state_size) -> (last layer's h at each step
+        (batch, time, hidden_size), final state (batch, state_size))."""
+        return fused_sequence(self, "gru", inputs, state)

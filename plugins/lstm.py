@@ -13,6 +13,7 @@ from torch import nn
 from rnn_lyapunov.architectures.base import RecurrentArchitecture
 from rnn_lyapunov.architectures.fast_paths import FastPaths
 from rnn_lyapunov.architectures.derivatives import sigmoid_derivative, tanh_derivative
+from rnn_lyapunov.architectures.fused import fused_sequence
 from rnn_lyapunov.architectures.hidden_only import LSTM_STATES
 from rnn_lyapunov.architectures.layers import scaled_rows
 from rnn_lyapunov.architectures.registry import register_architecture
@@ -88,3 +89,9 @@ class LSTM(RecurrentArchitecture):
             return scaled[..., 3 * size:].addcmul_(slope("cell"), d_c), d_c
 
         return (o * tanh_c, c_new), tangent_map
+
+    def forward_sequence(self, inputs, state):
+        """Every step at once with torch.nn.LSTM's kernel on these parameters (see ``fused_sequence``):
+        inputs (batch, time, input_size), state (batch, state_size) -> (last layer's h at each step
+        (batch, time, hidden_size), final state (batch, state_size))."""
+        return fused_sequence(self, "lstm", inputs, state)

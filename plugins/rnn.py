@@ -9,6 +9,7 @@ from torch import nn
 from rnn_lyapunov.architectures.base import RecurrentArchitecture
 from rnn_lyapunov.architectures.fast_paths import FastPaths
 from rnn_lyapunov.architectures.derivatives import tanh_derivative
+from rnn_lyapunov.architectures.fused import fused_sequence
 from rnn_lyapunov.architectures.layers import scaled_rows
 from rnn_lyapunov.architectures.registry import register_architecture
 from rnn_lyapunov.errors import InputError
@@ -45,3 +46,9 @@ class ElmanRNN(RecurrentArchitecture):
             return scaled_rows(self.pre_activation_rows(layer, input_rows, h_rows), slope.unsqueeze(1))
 
         return h_new, tangent_map
+
+    def forward_sequence(self, inputs, state):
+        """Every step at once with torch.nn.RNN's kernel on these parameters (see ``fused_sequence``):
+        inputs (batch, time, input_size), state (batch, state_size) -> (last layer's h at each step
+        (batch, time, hidden_size), final state (batch, state_size))."""
+        return fused_sequence(self, f"rnn_{self.nonlinearity}", inputs, state)

@@ -13,6 +13,8 @@ from rnn_lyapunov.errors import InputError
 from rnn_lyapunov.engine.jacobian_check import autograd_jacobian
 from rnn_lyapunov.architectures.registry import get_architecture
 from rnn_lyapunov.architectures import fast_paths, layers
+from rnn_lyapunov.architectures.model import SequenceModel, step_loop
+from rnn_lyapunov.architectures.sequence_check import TOLERANCES, check_forward_sequence
 
 ARCHITECTURES = available_architectures()
 WITH_JACOBIAN = [name for name in ARCHITECTURES if callable(getattr(get_architecture(name), "jacobian", None))]
@@ -253,3 +255,73 @@ def test_tangent_maps_leave_their_argument_rows_unchanged(name):
         if perturbed > 0:  # the batch-free identity, as step_and_transposed_jacobian passes it
             tangent_map(None, *[identity if index == perturbed - 1 else None for index in range(len(blocks))])
             assert torch.equal(identity[0], torch.eye(5, dtype=torch.float64))
+
+
+WITH_SEQUENCE = [name for name in ARCHITECTURES if callable(getattr(get_architecture(name), "forward_sequence", None))]
+# every plugin with a sequence path in its default form, and the built-in rnn's other nonlinearity
+SEQUENCE_VARIANTS = [(name, {}) for name in WITH_SEQUENCE] + [("rnn", {"nonlinearity": "relu"})] * ("rnn" in WITH_SEQUENCE)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("num_layers", [1, 3])
+@pytest.mark.parametrize("name, options", SEQUENCE_VARIANTS)
+def test_forward_sequence_equals_the_step_loop_with_its_gradients(name, options, num_layers, bias, dtype):
+    """What training runs must be the system the engine steps: outputs, final state and every
+    parameter's gradient equal to the step loop's (check_forward_sequence raises otherwise)."""
+    core = get_architecture(name)(input_size=3, hidden_size=5, num_layers=num_layers, bias=bias, **options)
+    core.reset_parameters(init="uniform", init_scale=0.8)  # large enough that relu units switch and gates saturate partly
+    gaps = check_forward_sequence(core, dtype=dtype, steps=7)
+    assert set(gaps) >= {"outputs", "final state", "gradient of weight_hh_l0"}
+    assert max(gaps.values()) <= TOLERANCES[dtype]
+
+
+def test_check_forward_sequence_refuses_a_sequence_path_that_disagrees_with_step():
+    class SlightlyOffGRU(get_architecture("gru")):
+        def forward_sequence(self, inputs, state):
+            outputs, final_state = super().forward_sequence(inputs, state)
+            return outputs, final_state * 1.001
+
+    core = SlightlyOffGRU(input_size=2, hidden_size=3)
+    with pytest.raises(AssertionError, match=r"SlightlyOffGRU.forward_sequence disagrees with the step loop in "
+                                             r"torch.float64: final state differs by [1-9]\.\d+e-04"):
+        check_forward_sequence(core)
+
+
+def test_model_takes_the_sequence_path_in_training_and_evaluation(monkeypatch):
+    model = create_model("lstm", input_size=2, hidden_size=3, output_size=2, num_layers=2)
+    calls = []
+    original = type(model.core).forward_sequence
+    monkeypatch.setattr(type(model.core), "forward_sequence", lambda self, *a: calls.append(1) or original(self, *a))
+    inputs = torch.randn(4, 5, 2)
+    model.train()(inputs)[0].sum().backward()
+    with torch.no_grad():
+        evaluated, final_state = model.eval()(inputs)
+    assert len(calls) == 2
+    looped, looped_state = step_loop(model.core, inputs, model.core.initial_state(4))
+    torch.testing.assert_close(evaluated, model.readout(looped), atol=1e-6, rtol=0)
+    torch.testing.assert_close(final_state, looped_state, atol=1e-6, rtol=0)
+
+
+def test_a_core_without_sequence_path_runs_the_step_loop_and_says_so_once(monkeypatch, caplog):
+    from rnn_lyapunov.architectures import model as model_module
+
+    monkeypatch.setattr(model_module, "_LOOP_LOGGED", set())
+    model = create_model("cornn", input_size=2, hidden_size=3, output_size=1).double()
+    inputs = torch.randn(2, 4, 2, dtype=torch.float64)
+    with caplog.at_level("INFO", logger="rnn_lyapunov.architectures.model"):
+        outputs, final_state = model(inputs)
+        model(inputs)
+    assert [record.getMessage() for record in caplog.records] == [
+        "CoupledOscillatoryRNN runs sequences through its step loop (it has no forward_sequence)"]
+    looped, looped_state = step_loop(model.core, inputs, model.core.initial_state(2))
+    assert torch.equal(outputs, model.readout(looped)) and torch.equal(final_state, looped_state)
+
+
+def test_sequence_path_loop_is_honoured_and_a_bad_value_refused():
+    model = create_model("rnn", input_size=2, hidden_size=3, output_size=1).double()
+    model.sequence_path = "loop"
+    model.core.forward_sequence = lambda inputs, state: pytest.fail("sequence_path='loop' took forward_sequence")
+    assert model(torch.randn(2, 4, 2, dtype=torch.float64))[0].shape == (2, 4, 1)
+    with pytest.raises(InputError, match="sequence_path must be one of auto, loop, got 'fused'"):
+        SequenceModel(model.core, output_size=1, sequence_path="fused")

@@ -153,3 +153,43 @@ def test_the_default_tolerance_follows_the_states_dtype_not_the_frames():
     assert (auto.per_trajectory - every_step.per_trajectory).abs().max() <= 1e-4
     in_float64 = lyapunov_spectrum(from_torch(module.double()), inputs.double(), reorthonormalize_every="auto")
     assert in_float64.reorthonormalize_tolerance == 1e-6
+
+
+def _decide(schedule, spread: float) -> tuple[str, int]:
+    """One factorization of one step whose log|diag R| spreads over ``spread`` nats, then the schedule's choice."""
+    from rnn_lyapunov.engine.lyapunov import _readings
+
+    summed = schedule.summed_windows(torch.tensor([[0.0, -spread]], dtype=torch.float64), 1)
+    readings = _readings(torch.zeros(1, 2, dtype=torch.float64), summed)
+    interval = schedule.next_interval(readings.spreads, readings.sizes)
+    return schedule.factorization, interval
+
+
+def test_lu_takes_single_steps_on_credit_and_repays_an_overdraft_with_qr():
+    """float64, tolerance 1e-6, 256 rows: LU's budget is ln(1e-6 / (eps 256)) = 16.7 nats, 11.1 with the
+    margin. Steps of 12 nats take LU on credit; a burst of 18 (charged eps 256 e^18 = 3.7e-6 against
+    2e-6 saved) overdraws the account, and QR steps (charged ~eps e^12) repay it before LU returns."""
+    from rnn_lyapunov.engine.schedule import AdaptiveInterval
+
+    schedule = AdaptiveInterval(1e-6, torch.float64, "lu", rows=256)
+    assert [_decide(schedule, spread) for spread in (12.0, 12.0, 18.0, 12.0, 12.0)] == [
+        ("lu", 1), ("lu", 1), ("qr", 1), ("qr", 1), ("lu", 1)]
+
+
+def test_auto_on_a_chaotic_tanh_rnn_factorizes_by_lu_as_every_step_does_and_keeps_the_tolerance():
+    """Spreads of 10-16 nats per step (64 units, gain 1.5, float64, full spectrum): above LU's margined
+    budget about half the time, which used to send those steps to a QR (3 LUs' cost each)."""
+    rnn = TanhRNN(64, input_size=4, gain=1.5, seed=0)
+    inputs = rnn.random_inputs(4, 120, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    auto = lyapunov_spectrum(rnn, inputs, warmup_steps=20, reorthonormalize_every="auto", factorization="lu")
+    reference = lyapunov_spectrum(rnn, inputs, warmup_steps=20, factorization="qr")
+    assert auto.factorization_counts["qr"] <= 6  # the two window ends, and a burst or two
+    assert (auto.per_trajectory - reference.per_trajectory).abs().max() <= 1e-6
+
+
+def test_the_first_factorization_is_lu_for_a_float64_frame_as_every_step_and_qr_for_float32():
+    from rnn_lyapunov.engine.schedule import AdaptiveInterval
+
+    assert AdaptiveInterval(1e-6, torch.float64, "lu", rows=64).factorization == "lu"
+    assert AdaptiveInterval(1e-4, torch.float32, "lu", rows=64).factorization == "qr"
+    assert AdaptiveInterval(1e-6, torch.float64, "qr", rows=64).factorization == "qr"

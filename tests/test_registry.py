@@ -132,6 +132,18 @@ def test_linearised_cell_that_is_not_a_method_is_refused(isolated_registry):
         register_architecture("not-callable")(NotCallable)
 
 
+def test_forward_sequence_that_is_not_a_method_is_refused(isolated_registry):
+    class NotCallable(RecurrentArchitecture):
+        description = "forward_sequence is a flag"
+        forward_sequence = True
+
+        def cell(self, layer, layer_input, h):
+            return h
+
+    with pytest.raises(PluginRegistrationError, match=r"forward_sequence must be a method forward_sequence\(self, inputs, state\)"):
+        register_architecture("not-callable")(NotCallable)
+
+
 @pytest.mark.parametrize("description", ["", "   ", "two\nlines", None])
 def test_class_without_one_line_description_is_refused(isolated_registry, description):
     with pytest.raises(PluginRegistrationError, match="description"):

@@ -202,3 +202,33 @@ def test_the_progress_bar_shows_only_when_asked_or_on_a_terminal(tmp_path, capsy
     assert capsys.readouterr().err == ""
     train_run(tiny_config(epochs=1), tmp_path / "shown", tmp_path / "shown.nc", progress=True)
     assert "tiny epoch 1/1" in capsys.readouterr().err
+
+
+def test_training_runs_the_sequence_path_and_the_spectra_step_the_core(tmp_path, monkeypatch):
+    """Training and evaluation take the fused forward_sequence; the spectra (the measurement of
+    record) are computed by the engine stepping the core, never through forward_sequence."""
+    from rnn_lyapunov.architectures.registry import get_architecture
+    from rnn_lyapunov.training import loop
+
+    calls = {"training": 0, "spectra": 0}
+    inside_spectrum = []
+    architecture = get_architecture("gru")
+    original_sequence, original_spectrum = architecture.forward_sequence, loop.compute_spectrum
+
+    def counted_sequence(self, inputs, state):
+        calls["spectra" if inside_spectrum else "training"] += 1
+        return original_sequence(self, inputs, state)
+
+    def flagged_spectrum(*args, **kwargs):
+        inside_spectrum.append(True)
+        try:
+            return original_spectrum(*args, **kwargs)
+        finally:
+            inside_spectrum.pop()
+
+    monkeypatch.setattr(architecture, "forward_sequence", counted_sequence)
+    monkeypatch.setattr(loop, "compute_spectrum", flagged_spectrum)
+    result = train_run(tiny_config(architecture="gru", epochs=1), tmp_path / "run", tmp_path / "run.nc")
+    assert calls["spectra"] == 0
+    assert calls["training"] >= 256 // 32  # every training batch, and the evaluations
+    assert np.isfinite(result.lyapunov_exponents.values).all()

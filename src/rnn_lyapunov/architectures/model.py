@@ -1,10 +1,16 @@
 """A sequence model: a recurrent core (an architecture plugin) plus a linear readout.
 
-The core is stepped one time step at a time with the same ``step`` the Lyapunov engine uses, so
-the network that is trained is exactly the dynamical system whose spectrum is measured.
+The core runs a sequence through its ``forward_sequence`` when the plugin has one (the built-in
+rnn, lstm and gru: torch's fused kernels on the core's own parameters,
+:mod:`rnn_lyapunov.architectures.fused`), otherwise one time step at a time through the same
+``step`` the Lyapunov engine uses. The contract tests hold every ``forward_sequence`` to the step
+loop (outputs, final state, parameter gradients), so the network that is trained is exactly the
+dynamical system whose spectrum is measured.
 """
 
 from __future__ import annotations
+
+import logging
 
 import torch
 from torch import nn
@@ -12,6 +18,20 @@ from torch import nn
 from rnn_lyapunov.architectures.base import RecurrentArchitecture, check_size
 from rnn_lyapunov.errors import InputError
 from rnn_lyapunov.architectures.registry import architecture_options, get_architecture
+
+SEQUENCE_PATHS = ("auto", "loop")
+_logger = logging.getLogger(__name__)
+_LOOP_LOGGED: set[type] = set()  # architectures whose step loop was announced (once each)
+
+
+def step_loop(core: RecurrentArchitecture, inputs: torch.Tensor, state: torch.Tensor):
+    """``core.step`` over time: inputs (batch, time, input_size), state (batch, state_size) ->
+    (``core.output`` after each step (batch, time, hidden_size), final state (batch, state_size))."""
+    features = []
+    for time_index in range(inputs.shape[1]):
+        state = core.step(state, inputs[:, time_index])
+        features.append(core.output(state))
+    return torch.stack(features, dim=1), state
 
 
 class SequenceModel(nn.Module):
@@ -21,10 +41,17 @@ class SequenceModel(nn.Module):
         core: the plugin instance; ``system()`` returns it (shared parameters, no copy).
         dropout: ``nn.Dropout`` on the readout's input (the core's ``output``), not inside the recurrence.
         readout: ``nn.Linear(hidden_size, output_size)``.
+        sequence_path: ``"auto"`` (the core's ``forward_sequence`` when it has one, else the step
+            loop) or ``"loop"`` (always :func:`step_loop`; for comparisons). Training and
+            evaluation take the same path.
     """
 
-    def __init__(self, core: RecurrentArchitecture, output_size: int, dropout: float = 0.0):
+    def __init__(self, core: RecurrentArchitecture, output_size: int, dropout: float = 0.0,
+                 sequence_path: str = "auto"):
         super().__init__()
+        if sequence_path not in SEQUENCE_PATHS:
+            raise InputError(f"sequence_path must be one of {', '.join(SEQUENCE_PATHS)}, got {sequence_path!r}")
+        self.sequence_path = sequence_path
         self.core = core
         self.dropout = nn.Dropout(dropout)
         self.readout = nn.Linear(core.hidden_size, check_size("output_size", output_size))
@@ -52,12 +79,16 @@ class SequenceModel(nn.Module):
             state = core.initial_state(batch).to(inputs.device)
         elif tuple(state.shape) != (batch, core.state_size):
             raise InputError(f"state must have shape (batch, state_size) = ({batch}, {core.state_size}), got {tuple(state.shape)}")
-        features = []
-        for time_index in range(inputs.shape[1]):
-            state = core.step(state, inputs[:, time_index])
-            features.append(core.output(state))
-        outputs = self.readout(self.dropout(torch.stack(features, dim=1)))
-        return outputs, state
+        sequence = getattr(core, "forward_sequence", None)
+        if self.sequence_path == "auto" and callable(sequence):
+            features, state = sequence(inputs, state)
+        else:
+            if type(core) not in _LOOP_LOGGED:
+                _LOOP_LOGGED.add(type(core))
+                reason = "sequence_path='loop'" if self.sequence_path == "loop" else "it has no forward_sequence"
+                _logger.info("%s runs sequences through its step loop (%s)", type(core).__name__, reason)
+            features, state = step_loop(core, inputs, state)
+        return self.readout(self.dropout(features)), state
 
     def system(self) -> RecurrentArchitecture:
         """The recurrent core as a system for ``lyapunov_spectrum`` (parameters shared): the core

@@ -62,7 +62,8 @@ def _check_plugin_class(name: str, cls) -> None:
     if not isinstance(description, str) or not description.strip() or "\n" in description.strip():
         refuse("set the class attribute description to a one-line summary, e.g. description = 'Elman RNN with tanh'")
     for attribute, signature in (("jacobian", "jacobian(self, state, x)"),
-                                 ("linearised_cell", "linearised_cell(self, layer, layer_input, *blocks)")):
+                                 ("linearised_cell", "linearised_cell(self, layer, layer_input, *blocks)"),
+                                 ("forward_sequence", "forward_sequence(self, inputs, state)")):
         value = getattr(cls, attribute, None)
         if value is not None and not callable(value):
             refuse(f"{attribute} must be a method {signature} or absent")
