@@ -173,7 +173,7 @@ def workflow_runs(results_dir: str, first: int | None = None) -> list[dict]:
 
 
 def measure_workflow_default(first: int | None = None) -> None:
-    """Every run of config/config.yaml (the README's default job), as the workflow trains them."""
+    """Every run of config/config.yaml (the default workflow's job), as the workflow trains them."""
     totals = {"total": 0.0, "spectra": 0.0, "count": 0}
     with tempfile.TemporaryDirectory() as results_dir:
         runs = workflow_runs(results_dir, first)
