@@ -115,10 +115,19 @@ def test_orthogonal_init_gives_scaled_orthogonal_recurrent_blocks(name, gain):
             torch.testing.assert_close(block.T @ block, gain**2 * torch.eye(8, dtype=torch.float64), atol=1e-5, rtol=0)
 
 
-def test_default_init_follows_torch_convention():
-    core = get_architecture("lstm")(input_size=3, hidden_size=25)
-    values = torch.cat([parameter.detach().flatten() for parameter in core.parameters()])
-    assert values.abs().max() <= 1 / 5
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_default_init_follows_torch_convention(name):
+    """Every parameter uniform on [-1/sqrt(H), 1/sqrt(H)] (torch.nn.RNN's reset_parameters), H = 25:
+    bounded from both sides, and the whole range filled uniformly (a zero or narrower init fails)."""
+    from scipy.stats import kstest
+
+    torch.manual_seed(0)
+    core = get_architecture(name)(input_size=3, hidden_size=25)
+    values = torch.cat([parameter.detach().flatten() for parameter in core.parameters()]).double().numpy()
+    bound = 1 / 5
+    assert values.size >= 750 and abs(values).max() <= bound
+    assert abs(values).max() > 0.99 * bound  # 750 draws: all below 0.99 bound with chance 0.99^750 = 5e-4
+    assert kstest(values, "uniform", args=(-bound, 2 * bound)).pvalue > 1e-3
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
