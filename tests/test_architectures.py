@@ -175,6 +175,10 @@ def test_create_model_passes_architecture_options():
         ({"init": "uniform", "init_scale": -1.0}, "init_scale must be a positive finite number"),
         ({"init_scale": 0.5}, "init_scale is only used with init='uniform'"),
         ({"init": "orthogonal", "init_gain": 0}, "init_gain must be a positive finite number"),
+        # init_gain with either other init (each sorts on another side of "orthogonal")
+        ({"init": "uniform", "init_scale": 0.5, "init_gain": 2.0}, "init_gain is only used with init='orthogonal'"),
+        ({"init_gain": 2.0}, "init_gain is only used with init='orthogonal'"),
+        ({"init": "orthogonal", "init_scale": 0.5}, "init_scale is only used with init='uniform'"),
         ({"dropout": 1.0}, r"dropout must be a number in \[0, 1\)"),
         ({"nonlinearity": "sigmoid"}, "nonlinearity must be one of tanh, relu"),
         ({"hidden": 3}, "unknown option.*hidden.*nonlinearity='tanh'"),
