@@ -2,6 +2,7 @@
 
     python tools/mutation_report.py run engine [--sample 40] [--seed 0]   # mutate, run tests
     python tools/mutation_report.py report [engine plugins analysis]      # scores and survivors
+    python tools/mutation_report.py rerun engine        # the survivors again, after adding tests
     python tools/mutation_report.py check-equivalent                      # triage file still current
 
 Packages: ``mutation/<package>.toml`` (which files are mutated, which tests decide); the session
@@ -46,6 +47,8 @@ def read_equivalents(path: Path = EQUIVALENT_FILE) -> list[Equivalent]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         parts = [part.strip() for part in line.split(" | ")]
+        # the source line may hold " | " itself (an annotation X | None): it is everything in between
+        parts = parts[:2] + [" | ".join(parts[2:-1]), parts[-1]] if len(parts) >= 4 else parts
         if len(parts) != 4 or not all(parts):
             raise ValueError(f"{path}:{number}: expected 'path | operator | source line | reason', got {line!r}")
         entries.append(Equivalent(*parts))
@@ -103,6 +106,29 @@ def run(package: str, sample: int | None, seed: int) -> None:
     finally:
         if _dirty(paths):
             print(f"WARNING: {paths} differ from git after the run: inspect with git diff", file=sys.stderr)
+
+
+def rerun(package: str) -> None:
+    """Run the tests again on the package's surviving mutants (after new tests), updating the session."""
+    from cosmic_ray.config import load_config
+    from cosmic_ray.mutating import mutate_and_test
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome
+
+    config, session = _session(package)
+    paths = _mutated_paths(config)
+    if _dirty(paths):
+        raise SystemExit(f"uncommitted changes in {paths}: commit or stash them first (cosmic-ray edits these files)")
+    settings = load_config(str(config))
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        survivors = [item for item, outcome in db.completed_work_items if outcome.test_outcome == TestOutcome.SURVIVED]
+        for item in survivors:
+            result = mutate_and_test(item.mutations, settings.test_command, settings.timeout)
+            db.set_result(item.job_id, result)
+            print(f"{item.mutations[0].module_path}:{item.mutations[0].start_pos[0]} "
+                  f"{item.mutations[0].operator_name}: {result.test_outcome}")
+    if _dirty(paths):
+        print(f"WARNING: {paths} differ from git after the run: inspect with git diff", file=sys.stderr)
 
 
 @dataclass
@@ -175,12 +201,17 @@ def main(argv=None) -> int:
     run_parser.add_argument("package", choices=PACKAGES)
     run_parser.add_argument("--sample", type=int, default=None, help="run a seeded random N of the mutants")
     run_parser.add_argument("--seed", type=int, default=0)
+    rerun_parser = commands.add_parser("rerun", help="the tests again on a package's surviving mutants")
+    rerun_parser.add_argument("package", choices=PACKAGES)
     report_parser = commands.add_parser("report", help="scores per package and untriaged survivors")
     report_parser.add_argument("packages", nargs="*", choices=PACKAGES, default=list(PACKAGES))
     commands.add_parser("check-equivalent", help="exit 1 if a triage entry names code that is gone")
     arguments = parser.parse_args(argv)
     if arguments.command == "run":
         run(arguments.package, arguments.sample, arguments.seed)
+        return 0
+    if arguments.command == "rerun":
+        rerun(arguments.package)
         return 0
     if arguments.command == "report":
         return report(arguments.packages)
