@@ -151,6 +151,9 @@ def test_hyperparameter_grid_loss_cells_are_each_runs_final_loss(sweep, referenc
     for ax in panels:
         architecture = ax.get_title().split(": ")[-1]
         values = _heatmap_values(ax).reshape(2, 2)  # rows: init_scale ascending, columns: learning_rate ascending
+        # each cell is labelled with its levels: a tick at every row and column centre
+        assert [float(label.get_text()) for label in ax.get_yticklabels()] == [0.5, 1.5]
+        assert list(ax.get_yticks()) == [0.5, 1.5]
         for row, scale in enumerate((0.5, 1.5)):
             for column, rate in enumerate((1e-3, 1e-2)):
                 (run,) = np.flatnonzero((reference.architectures == architecture) & (reference.scales == scale)
