@@ -180,3 +180,16 @@ def test_grid_epochs_loss_cells_are_the_loss_at_the_early_and_the_last_spectrum_
                          else reference.last_spectrum_index(run))
                 assert values[row, column] == pytest.approx(reference.loss[run, index], rel=1e-12)
     assert len(seen) == 6
+
+
+def test_a_grid_axis_with_many_numbers_is_cut_into_equal_intervals_with_missing_last():
+    """More distinct numbers than a grid shows: value v in [0, 1] falls in interval floor(v N_BINS)
+    (the top edge in the last), and a missing value gets its own last level."""
+    from rnn_lyapunov.figures import heatmaps
+
+    numbers = np.linspace(0.0, 1.0, heatmaps.MAX_LEVELS + 5)
+    levels, binned = heatmaps.axis_levels("dropout", [*numbers, None])
+    assert binned and len(levels.categories) == heatmaps.N_BINS + 1 and levels.categories[-1] == "none"
+    expected = np.minimum(np.floor(numbers * heatmaps.N_BINS), heatmaps.N_BINS - 1).astype(int)
+    np.testing.assert_array_equal(levels.codes[:-1], expected)
+    assert levels[-1] == "none"
