@@ -172,3 +172,14 @@ def test_readout_intervals_are_the_central_95_percent_of_the_resamples():
     shuffled = np.random.default_rng(0).permutation(np.r_[resamples, np.nan, np.inf, -np.inf])
     assert _interval(shuffled) == (25.0, 975.0)
     assert all(math.isnan(bound) for bound in _interval(np.array([np.nan, np.inf])))
+
+
+def test_too_few_runs_for_failure_names_the_classes_not_the_regression():
+    """Two runs, one failing, five folds: the failure task reports its class counts (1 and 1), not the
+    final-loss task's run count; with enough of each class and runs it reports nothing."""
+    from rnn_lyapunov.analysis.readout_inputs import too_few_runs
+
+    message = too_few_runs("classification", np.array([0, 1]), 5, None)
+    assert message.startswith("1 failing runs (final loss not finite) and 1 others among 2")
+    assert too_few_runs("classification", np.array([0, 1] * 3), 5, 2.0) == ""
+    assert too_few_runs("regression", np.ones(2), 5, None).startswith("only 2 runs with a finite final loss")
