@@ -167,10 +167,15 @@ def score(package: str, equivalents: list[Equivalent]) -> Score:
             if outcome.worker_outcome == WorkerOutcome.SKIPPED:
                 continue
             result.run += 1
+            (mutation,) = item.mutations
             if outcome.test_outcome != TestOutcome.SURVIVED:
                 result.killed += 1
+                last = (outcome.output or "").strip().splitlines()[-1:] or [""]
+                if not any(word in last[0] for word in ("failed", "error", "timeout")):
+                    # pytest stopped without its summary line: not evidence of a kill; rerun it
+                    survivors.append(f"{mutation.module_path}:{mutation.start_pos[0]} {mutation.operator_name} "
+                                     f"#{mutation.occurrence}: killed without a pytest summary (rerun it)")
                 continue
-            (mutation,) = item.mutations
             path = str(Path(mutation.module_path))
             source = _source_line(path, mutation.start_pos[0])
             if (path, mutation.operator_name, source) in known:
