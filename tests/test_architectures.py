@@ -128,10 +128,19 @@ def test_orthogonal_init_is_refused_without_a_dense_recurrent_matrix(name):
         core.reset_parameters(init="orthogonal")
 
 
-def test_default_init_follows_torch_convention():
-    core = get_architecture("lstm")(input_size=3, hidden_size=25)
-    values = torch.cat([parameter.detach().flatten() for parameter in core.parameters()])
-    assert values.abs().max() <= 1 / 5
+@pytest.mark.parametrize("name", [name for name in ARCHITECTURES if name in DENSE_RECURRENCE])
+def test_default_init_follows_torch_convention(name):
+    """Every parameter uniform on [-1/sqrt(H), 1/sqrt(H)] (torch.nn.RNN's reset_parameters), H = 25:
+    bounded from both sides, and the whole range filled uniformly (a zero or narrower init fails)."""
+    from scipy.stats import kstest
+
+    torch.manual_seed(0)
+    core = get_architecture(name)(input_size=3, hidden_size=25)
+    values = torch.cat([parameter.detach().flatten() for parameter in core.parameters()]).double().numpy()
+    bound = 1 / 5
+    assert values.size >= 750 and abs(values).max() <= bound
+    assert abs(values).max() > 0.99 * bound  # 750 draws: all below 0.99 bound with chance 0.99^750 = 5e-4
+    assert kstest(values, "uniform", args=(-bound, 2 * bound)).pvalue > 1e-3
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
@@ -179,6 +188,10 @@ def test_create_model_passes_architecture_options():
         ({"init": "uniform", "init_scale": -1.0}, "init_scale must be a positive finite number"),
         ({"init_scale": 0.5}, "init_scale is only used with init='uniform'"),
         ({"init": "orthogonal", "init_gain": 0}, "init_gain must be a positive finite number"),
+        # init_gain with either other init (each sorts on another side of "orthogonal")
+        ({"init": "uniform", "init_scale": 0.5, "init_gain": 2.0}, "init_gain is only used with init='orthogonal'"),
+        ({"init_gain": 2.0}, "init_gain is only used with init='orthogonal'"),
+        ({"init": "orthogonal", "init_scale": 0.5}, "init_scale is only used with init='uniform'"),
         ({"dropout": 1.0}, r"dropout must be a number in \[0, 1\)"),
         ({"nonlinearity": "sigmoid"}, "nonlinearity must be one of tanh, relu"),
         ({"hidden": 3}, "unknown option.*hidden.*nonlinearity='tanh'"),

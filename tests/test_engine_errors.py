@@ -105,6 +105,16 @@ def test_diverging_state_names_step_and_trajectory():
         lyapunov_spectrum(growing, torch.zeros(2, 10, 0, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("trajectories", [10, 12])
+def test_a_diverging_batch_names_at_most_ten_trajectories(trajectories):
+    """All trajectories diverge at step 1: the message lists the first ten, and "..." only when more did."""
+    growing = LinearMap(torch.tensor([[1e200]], dtype=torch.float64))
+    with pytest.raises(NonFiniteStateError) as caught:
+        lyapunov_spectrum(growing, torch.zeros(trajectories, 10, 0, dtype=torch.float64))
+    listed = "0, 1, 2, 3, 4, 5, 6, 7, 8, 9"
+    assert f"in trajectory {listed}{' ...' if trajectories > 10 else ''}: the network diverged" in str(caught.value)
+
+
 def test_singular_direction_gives_minus_infinity_and_a_warning_never_nan():
     singular = LinearMap(torch.tensor([[0.5, 1.0], [0.0, 0.0]], dtype=torch.float64))
     with pytest.warns(DeadDirectionWarning, match="collapsed to zero"):

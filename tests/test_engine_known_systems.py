@@ -59,3 +59,19 @@ def test_gaussian_matrix_products_match_newman_closed_form():
     newman = 0.5 * (math.log(2.0 / n) + torch.special.digamma((n - index + 1) / 2))
     deviation_in_standard_errors = (spectrum.exponents - newman).abs() / spectrum.stderr
     assert deviation_in_standard_errors.max() < 3.0, deviation_in_standard_errors
+
+
+def test_check_jacobian_passes_the_henon_map_and_names_a_wrong_shape():
+    """The Henon map's Jacobian [[-2 a x, 1], [b, 0]] is exact: check_jacobian finds it equal to
+    autograd's; a Jacobian of another shape is refused with both shapes named."""
+    from rnn_lyapunov import check_jacobian
+
+    system = HenonMap(1.4, 0.3)
+    assert check_jacobian(system, input_size=0, atol=1e-14) <= 1e-14
+
+    class Cut(HenonMap):  # drops the last column
+        def jacobian(self, state, x):
+            return super().jacobian(state, x)[:, :, :1]
+
+    with pytest.raises(AssertionError, match=r"Cut.jacobian returned shape \(4, 2, 1\); expected .* = \(4, 2, 2\)"):
+        check_jacobian(Cut(1.4, 0.3), input_size=0)

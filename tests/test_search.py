@@ -181,18 +181,71 @@ def test_threshold_pruner(tmp_path, rule, pruned):
 
 
 def test_median_and_readout_pruners_run(tmp_path):
+    # quantile 0.01: once 3 trials are complete, a trial is stopped unless its predicted final loss is
+    # about the best completed one, so the last two trials cannot both finish
     config = tiny_search(tmp_path, n_trials=5, pruner=[
         {"kind": "median", "n_startup_trials": 2},
-        {"kind": "readout", "epoch": 1, "min_trials": 3, "quantile": 0.5}])
+        {"kind": "readout", "epoch": 1, "min_trials": 3, "quantile": 0.01}])
     study = run_search(config, progress=False)
-    assert len(finished(study)) == 5
-    for trial in finished(study):
-        assert trial.intermediate_values  # the validation loss was reported for the median pruner
-        if trial.state.name == "COMPLETE":
-            assert len(trial.user_attrs["readout_features_epoch1"]) == 7  # every readout feature recorded
-    for trial in study.trials:
-        if trial.state.name == "PRUNED":
-            assert trial.user_attrs["pruned_by"].startswith(("median pruner", "readout at epoch 1"))
+    states = [trial.state.name for trial in study.trials]
+    assert len(finished(study)) == 5 and set(states) == {"COMPLETE", "PRUNED"}
+    complete = [trial for trial in study.trials if trial.state.name == "COMPLETE"]
+    pruned = [trial for trial in study.trials if trial.state.name == "PRUNED"]
+    assert len(complete) >= 3 and pruned  # the readout needs 3 completed trials before it prunes
+    assert all(trial.intermediate_values for trial in study.trials)  # the val loss reported for the median pruner
+    assert all(len(trial.user_attrs["readout_features_epoch1"]) == 7 for trial in complete)  # every feature recorded
+    assert all(trial.user_attrs["pruned_by"].startswith(("median pruner", "readout at epoch 1")) for trial in pruned)
+
+
+def _completed_trial(study, value, **attributes):
+    trial = study.ask()
+    trial.report(value, 0)
+    for key, attribute in attributes.items():
+        trial.set_user_attr(key, attribute)
+    study.tell(trial, value)
+
+
+def test_median_rule_prunes_exactly_the_trials_worse_than_the_median():
+    from rnn_lyapunov.search.pruners import MedianRule, optuna_pruner
+
+    study = optuna.create_study(pruner=optuna_pruner([{"kind": "median", "n_startup_trials": 3}]))
+    losses = [1.0, 2.0, 4.0]
+    for value in losses:
+        _completed_trial(study, value)
+    median = float(np.median(losses))  # 2.0: the line between pruned and kept
+    rule = MedianRule()
+    for value, stopped in ((median + 0.5, True), (median - 0.5, False)):
+        trial = study.ask()
+        trial.report(value, 0)
+        reason = rule.check(trial, study, 0, {"val_loss": value}, None)
+        assert (reason is not None) == stopped, (value, reason)
+        if stopped:  # the reason names the pruner and the loss
+            assert reason.startswith("median pruner: val_loss 2.5 at epoch 0")
+
+
+def test_readout_rule_stops_a_trial_predicted_worse_than_the_quantile():
+    """Completed trials whose final loss is exactly 10^(largest exponent): the ridge fit then predicts
+    10^lambda_1 of a new trial, and the limit is the quantile of the completed losses' log10."""
+    from rnn_lyapunov.search.pruners import ReadoutRule
+
+    study = optuna.create_study()
+    largest = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
+    for value in largest:
+        _completed_trial(study, 0.0, readout_features_epoch1=[float(value)], final_val_loss=float(10.0**value))
+    rule = ReadoutRule(epoch=1, features=["largest_exponent"], min_trials=5, quantile=0.5)
+    limit = 10.0 ** np.quantile(largest, 0.5)  # 1.0
+    above = study.ask()
+    reason = rule.check(above, study, 1, {}, np.array([0.9, -2.0]))
+    assert reason is not None and reason.startswith("readout at epoch 1 predicts final val_loss ")
+    predicted, shown_limit = (float(part.split()[0]) for part in reason.split("val_loss ")[1].split(" > "))
+    assert shown_limit == pytest.approx(limit, rel=1e-3)
+    assert predicted == pytest.approx(10.0**0.9, rel=0.1) and predicted > limit
+    assert above.user_attrs["readout_features_epoch1"] == [0.9]
+    below = study.ask()
+    assert rule.check(below, study, 1, {}, np.array([-0.9, -2.0])) is None
+    # fewer completed trials than min_trials: never stops
+    assert ReadoutRule(epoch=1, features=["largest_exponent"], min_trials=6).check(
+        study.ask(), study, 1, {}, np.array([0.9, -2.0])) is None
 
 
 # --- objective and sweep file --------------------------------------------------------------------

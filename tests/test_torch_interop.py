@@ -1,5 +1,7 @@
 """from_torch: our step and analytic Jacobian reproduce torch.nn.RNN/LSTM/GRU, sharing their parameters."""
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -151,3 +153,16 @@ def test_from_torch_leaves_the_global_random_state_alone():
     before = torch.random.get_rng_state()
     from_torch(module)
     assert torch.equal(torch.random.get_rng_state(), before)
+
+
+@pytest.mark.parametrize("shape", [(4, 5), (4, 3), (5, 4)])
+def test_a_torch_parameter_of_another_shape_is_refused_by_name(shape):
+    """from_torch_module itself refuses a module whose parameter has the wrong shape, whichever way it
+    differs (a larger or a smaller size): sharing it would make step fail later, far from the cause."""
+    from rnn_lyapunov.architectures.registry import get_architecture
+
+    module = nn.RNN(3, 4)
+    module.weight_hh_l0 = nn.Parameter(torch.zeros(*shape))
+    message = f"parameter weight_hh_l0 has shape {tuple(shape)} in the torch module, (4, 4) in ours"
+    with pytest.raises(InputError, match=re.escape(message)):
+        get_architecture("rnn").from_torch_module(module)

@@ -232,3 +232,28 @@ def test_training_runs_the_sequence_path_and_the_spectra_step_the_core(tmp_path,
     assert calls["spectra"] == 0
     assert calls["training"] >= 256 // 32  # every training batch, and the evaluations
     assert np.isfinite(result.lyapunov_exponents.values).all()
+
+
+def test_a_later_epochs_spectrum_is_that_of_the_checkpointed_weights(tmp_path):
+    """The spectrum the run file holds for its last epoch, recomputed from the checkpoint's weights.
+
+    The checkpoint after the last epoch holds that epoch's weights; a fresh model loaded with them,
+    taken through lyapunov_spectrum on the run's fixed inputs (its first validation sequences), in float64
+    with a QR every step, must give the file's per-trajectory spectrum of that epoch, and differ from
+    epoch 0's (so the spectra follow the training, not the initialisation).
+    """
+    config = tiny_config(epochs=2, spectrum={"trajectories": 4, "steps": 40, "warmup_steps": 5, "record_every": None,
+                                             "dtype": "float64", "reorthonormalize_every": 1, "factorization": "qr"})
+    result = train_run(config, tmp_path / "run", tmp_path / "run.nc")
+    checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert checkpoint["epoch"] == 2
+    dataset = build_dataset("signal_copy", seed=3, **SIGNAL_COPY)  # the run's data: built from its seed
+    model = create_model("rnn", input_size=dataset.input_size, hidden_size=12, output_size=dataset.output_size)
+    model.load_state_dict(checkpoint["model"])
+    inputs = spectrum_inputs(dataset, 4, 40).double()
+    recomputed = lyapunov_spectrum(model.core.double().requires_grad_(False), inputs, warmup_steps=5,
+                                   reorthonormalize_every=1, factorization="qr")
+    written = result["lyapunov_exponents_per_trajectory"].sel(epoch=2).values
+    np.testing.assert_allclose(written, recomputed.per_trajectory.numpy(), rtol=0, atol=1e-10)
+    initial = result["lyapunov_exponents_per_trajectory"].sel(epoch=0).values
+    assert np.abs(written - initial).max() > 1e-3
