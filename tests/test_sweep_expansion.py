@@ -146,7 +146,7 @@ def test_schema_errors_name_the_key_the_value_and_what_is_allowed(sweep, message
 
 def test_check_available_lists_known_architectures_for_an_unknown_one():
     config = workflow_config(cross={"architecture": ["rnn", "transformer"]})
-    with pytest.raises(InputError, match=r"unknown architecture\(s\) 'transformer'; known: .*gru, lstm.*rnn"):
+    with pytest.raises(InputError, match=r"unknown architecture\(s\) 'transformer'; known: .*gru, .*lstm, .*rnn"):
         check_available(expand_sweep(config), config)
 
 

@@ -118,7 +118,7 @@ def test_the_readme_plugin_example_trains_through_the_workflow(workflow_copy):
 @pytest.mark.parametrize(
     ("scenario", "message"),
     [
-        ("unknown_architecture", r"unknown architecture\(s\) 'transformer'; known: .*gru, lstm.*rnn"),
+        ("unknown_architecture", r"unknown architecture\(s\) 'transformer'; known: .*gru, .*lstm, .*rnn"),
         ("negative_hidden_size", r"config key sweep\.cross\.hidden_size\.0 = -4 is not allowed; allowed: integer >= 1"),
         ("unknown_key", r"unknown config key\(s\) sweep\.cross\.learning_rates; allowed keys under sweep\.cross: .*learning_rate"),
     ],
