@@ -10,6 +10,7 @@ its one-paragraph message as the last line of both, instead of a traceback only.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
 import traceback
@@ -30,6 +31,9 @@ class JobLog(io.TextIOBase):
             self._switch(error)
 
     def _switch(self, error: OSError) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):  # closing flushes, which the full disk refuses again
+                self._file.close()
         self._file = None
         self.fallback.write(f"[cannot write the job log {self.path}: {error.strerror or error}; "
                             "the job's messages follow here]\n")
