@@ -42,12 +42,23 @@ def read_yaml(path: str | os.PathLike, *, what: str = "config file"):
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise InputError(f"{what} {path} is not valid YAML/JSON: {error}") from None
+        raise InputError(f"{what} {path} is not valid YAML/JSON: {_one_line(error)}") from None
     cycle = _recursive_key(loaded)
     if cycle is not None:
         raise InputError(f"{what} {path} holds a recursive YAML alias at {cycle or 'the top level'} (an anchor "
                          "used inside itself, such as `a: &x [*x]`); a config must be a finite tree of values.")
     return loaded
+
+
+def _one_line(error) -> str:
+    """A YAML error in one line (PyYAML's own message spans several, with a caret under the text)."""
+    problem = getattr(error, "problem", None)
+    mark = getattr(error, "problem_mark", None)
+    if problem is None:
+        return " ".join(str(error).split())
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    context = getattr(error, "context", None)
+    return f"{problem}{where}" + (f" ({context})" if context else "")
 
 
 def _recursive_key(value, path: str = "", ancestors: frozenset = frozenset(), done: set | None = None) -> str | None:
