@@ -1,6 +1,6 @@
 """Config validation, plugin loading and the table of runs, shared by the other .smk files.
 
-Everything worth testing lives in rnn_lyapunov.config.sweep; this file only wires it to Snakemake.
+Everything worth testing lives in rnn_lyapunov.config (plan_workflow); this file only wires it to Snakemake.
 A bad config stops here, before any job starts, with the key, the value and what is allowed.
 """
 
@@ -11,10 +11,8 @@ from snakemake.utils import update_config, validate
 
 from rnn_lyapunov.errors import InputError
 from rnn_lyapunov.architectures.registry import load_plugin_paths
-from rnn_lyapunov.config.run_config import validate_run_config
 from rnn_lyapunov.config.schema import describe_schema_error
-from rnn_lyapunov.config.sweep import check_available, expand_sweep
-from rnn_lyapunov.config.workflow_checks import check_workflow_config
+from rnn_lyapunov.config.workflow_checks import plan_workflow, sorted_keys
 
 RESULTS = "results"
 
@@ -50,27 +48,7 @@ except WorkflowError as error:
 load_plugin_paths(config["plugin_paths"])
 
 
-def _sorted_keys(value):
-    """``value`` with every mapping's keys sorted: params compare equal however the YAML ordered them."""
-    if isinstance(value, dict):
-        return {key: _sorted_keys(value[key]) for key in sorted(value)}
-    return value
-
-
-def _validated_runs(config):
-    runs = {}
-    expanded = expand_sweep(config, results_dir=RESULTS)
-    check_available(expanded, config)
-    for run in expanded:
-        try:
-            runs[run["run_id"]] = _sorted_keys(validate_run_config(run))
-        except InputError as error:
-            raise InputError(f"invalid workflow config (run {run['run_id']}): {error}") from None
-    return runs
-
-
-RUNS = _validated_runs(config)
-check_workflow_config(config, RUNS)
+RUNS = plan_workflow(config, RESULTS)
 DATASETS = sorted({run["dataset"] for run in RUNS.values()})
 SOFTWARE = "../envs/rnn-lyapunov.yaml"
 
@@ -84,7 +62,7 @@ wildcard_constraints:
 def dataset_settings(name):
     """seed and options for preparing dataset ``name`` (schema defaults when not listed)."""
     settings = config["datasets"].get(name, {})
-    return {"seed": settings.get("seed", 0), "options": _sorted_keys(settings.get("options", {}))}
+    return {"seed": settings.get("seed", 0), "options": sorted_keys(settings.get("options", {}))}
 
 
 def prepared_data(wildcards):

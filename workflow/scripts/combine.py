@@ -6,10 +6,11 @@ file and the command that rewrites it.
 """
 
 import logging
-import sys
+
+from rnn_lyapunov.io.job_log import open_job_log
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
-sys.stderr = open(snakemake.log[0], "a")
+open_job_log(snakemake.log[0])  # the log, or the terminal when a full disk refuses the log
 
 from rnn_lyapunov.errors import InputError
 from rnn_lyapunov.io.sweep_file import open_run_file, write_sweep

@@ -1,7 +1,6 @@
 """Rules figure and figure_table: draw one registered figure (PNG + PDF) or write its table (CSV)."""
 
 import logging
-import sys
 
 import matplotlib
 
@@ -9,7 +8,9 @@ matplotlib.use("Agg")  # no display on cluster nodes
 
 # WARNING for everything else: fontTools logs every glyph it subsets into the PDF at INFO.
 logging.basicConfig(filename=snakemake.log[0], level=logging.WARNING, format="%(asctime)s %(message)s")
-sys.stderr = open(snakemake.log[0], "a")
+from rnn_lyapunov.io.job_log import open_job_log
+
+open_job_log(snakemake.log[0])  # the log, or the terminal when a full disk refuses the log
 log = logging.getLogger("figure")
 log.setLevel(logging.INFO)
 

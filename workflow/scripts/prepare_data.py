@@ -1,11 +1,12 @@
 """Rule prepare_data: write one dataset to results/data/<dataset>/ (metadata.json marks it complete)."""
 
 import logging
-import sys
 from pathlib import Path
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
-sys.stderr = open(snakemake.log[0], "a")
+from rnn_lyapunov.io.job_log import open_job_log
+
+open_job_log(snakemake.log[0])  # the log, or the terminal when a full disk refuses the log
 
 from rnn_lyapunov.datasets import prepare_dataset
 

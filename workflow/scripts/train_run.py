@@ -9,11 +9,13 @@ the rule's log (results/logs/train/<run_id>.log) holds this attempt's stderr.
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "a")
+from rnn_lyapunov.io.job_log import open_job_log
+
+open_job_log(snakemake.log[0])  # the log, or the terminal when a full disk refuses the log
 
 from rnn_lyapunov.training.checkpoints import discard_stale_checkpoint
 from rnn_lyapunov.training.loop import train_run
 
-if discard_stale_checkpoint(snakemake.params.run_config, snakemake.params.run_dir):
-    print("discarded the checkpoint of earlier settings; training from the start", file=sys.stderr)
+discard_stale_checkpoint(snakemake.params.run_config, snakemake.params.run_dir,
+                         log=lambda reason: print(reason, file=sys.stderr))
 train_run(snakemake.params.run_config, snakemake.params.run_dir, snakemake.output[0])

@@ -1,10 +1,11 @@
 """Rule validate_engine: the engine against known systems -> results/validation/validation.nc."""
 
 import logging
-import sys
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
-sys.stderr = open(snakemake.log[0], "a")
+from rnn_lyapunov.io.job_log import open_job_log
+
+open_job_log(snakemake.log[0])  # the log, or the terminal when a full disk refuses the log
 
 from rnn_lyapunov.io.storage import provenance_attributes, write_netcdf_atomic
 from rnn_lyapunov.analysis.validation import compute_validation

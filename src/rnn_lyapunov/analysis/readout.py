@@ -174,6 +174,7 @@ def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "fina
             raise InputError(f"evaluate_readout: {name} must be an integer >= {low}, got {value!r}.")
     if log_target not in ("auto", True, False):
         raise InputError(f"evaluate_readout: log_target must be 'auto', True or False, got {log_target!r}.")
+    sweep_data.require_dataset(sweep)
     missing = [name for name in ("lyapunov_exponents", "val_loss") if name not in sweep.data_vars]
     if missing or "run" not in sweep.dims:
         raise InputError(f"evaluate_readout needs a sweep with dim 'run' and the variables "

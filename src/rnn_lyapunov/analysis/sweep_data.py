@@ -74,6 +74,7 @@ def with_derived_quantities(sweep: xr.Dataset) -> xr.Dataset:
     Variables already present are kept as they are; a sweep without ``lyapunov_exponents`` is
     returned unchanged (the figure that needs it then names it). The input is not modified.
     """
+    require_dataset(sweep)
     if "lyapunov_exponents" not in sweep.data_vars:
         return sweep
     exponents = sweep["lyapunov_exponents"]
@@ -116,6 +117,7 @@ def ordered_architectures(names) -> list[str]:
 
 def require_variables(sweep: xr.Dataset, names, figure: str) -> None:
     """Raise ``InputError`` naming every variable of ``names`` the sweep lacks."""
+    require_dataset(sweep)
     missing = [name for name in names if name not in sweep.variables]
     if missing:
         raise InputError(
@@ -127,11 +129,19 @@ def require_variables(sweep: xr.Dataset, names, figure: str) -> None:
         raise InputError(f"figure {figure!r}: the sweep dataset holds no runs (dim 'run' is empty).")
 
 
+def require_dataset(sweep) -> None:
+    """InputError unless ``sweep`` is an ``xarray.Dataset`` (a dict or a path is a common slip)."""
+    if not isinstance(sweep, xr.Dataset):
+        raise InputError(f"a sweep must be an xarray.Dataset in the sweep layout, got {type(sweep).__name__}; "
+                         "open a sweep file with rnn_lyapunov.load_sweep(path).")
+
+
 def select_task(sweep: xr.Dataset, dataset: str | None = None) -> xr.Dataset:
     """The runs trained on one task: ``dataset``, or the first task name in sorted order.
 
     Losses on different tasks are not comparable, so the figures never mix tasks.
     """
+    require_dataset(sweep)
     if "dataset" not in sweep.coords:
         return sweep
     names = sorted({str(name) for name in sweep["dataset"].values})

@@ -11,7 +11,9 @@ options and sizes and costs no memory.
 
 from __future__ import annotations
 
+import math
 import os
+from pathlib import Path
 
 from rnn_lyapunov.errors import InputError
 
@@ -59,20 +61,24 @@ def _core_on_meta(config: dict):
                          f"{config['architecture']!r}: {error}. See `rnn-lyapunov architectures` for its options.") from None
 
 
-def check_runnable(config: dict, memory_limit: int | None = None) -> None:
+def check_runnable(config: dict, memory_limit: int | None = None, *, gpu_requested: bool = False) -> None:
     """Refuse a filled run config that its job would refuse or could not hold in memory.
 
     ``memory_limit`` (bytes) defaults to the machine's physical memory. The estimate counts the
     core's parameters (with gradient and optimizer state) and the spectrum's frame
     (``spectrum.trajectories`` x dimension x ``n_exponents`` in float64); it is a lower bound,
-    so a config it refuses can never run here.
+    so a config it refuses can never run here. ``gpu_requested``: the job will ask its scheduler for
+    a GPU (``resources.train.gpu``), so ``device: cuda`` is not refused where no GPU is seen now.
     """
     from rnn_lyapunov.architectures.hidden_only import tangent_size
 
     if config["init"] == "uniform" and config["init_scale"] is None:
         raise InputError("config key init = 'uniform' needs init_scale (the p of U[-p, p], e.g. init_scale: 0.5); "
                          "or choose init: default.")
+    check_dataset(config)
+    check_device(config["device"], gpu_requested=gpu_requested)
     limit = physical_memory_bytes() if memory_limit is None else memory_limit
+    check_epochs(config, limit)
     spectrum = config["spectrum"]
     parameters = _parameter_count(config)
     bytes_per_value = 8 if spectrum["dtype"] == "float64" else 4
@@ -99,3 +105,74 @@ def check_runnable(config: dict, memory_limit: int | None = None) -> None:
 def _parameter_count(config: dict) -> int:
     """Parameters of the run's core, counted on the meta device (no memory is allocated)."""
     return sum(parameter.numel() for parameter in _core_on_meta(config).parameters())
+
+
+def check_device(device: str, *, gpu_requested: bool = False) -> None:
+    """Refuse ``device: cuda`` on a machine without a GPU, unless the job will be given one.
+
+    A SLURM workflow is planned on a login node that has no GPU; there the job's own
+    ``resolve_device`` refuses it, in the job, if the scheduler gave it none.
+    """
+    if not device.startswith("cuda") or gpu_requested:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise InputError(f"config key device = {device!r}, but no CUDA GPU is visible on this machine; set "
+                         "device: auto (the GPU when there is one) or device: cpu, or, for a workflow whose jobs "
+                         "run on GPU nodes, request one with resources.train.gpu: 1.")
+
+
+def check_epochs(config: dict, limit: int | None) -> None:
+    """Refuse more epochs than the run's record can hold: each epoch keeps three metrics and each
+    spectrum epoch ``spectrum.trajectories`` x ``n_exponents`` float64 exponents, in memory and in
+    the per-run file."""
+    epochs, spectrum = config["epochs"], config["spectrum"]
+    n_spectra = epochs + 1 if spectrum["epochs"] == "all" else len({0, *spectrum["epochs"]})
+    per_spectrum = spectrum["trajectories"] * (spectrum["n_exponents"] or config["hidden_size"]) * 8
+    record = (epochs + 1) * 3 * 8 + n_spectra * per_spectrum
+    if limit is not None and record > limit:
+        raise InputError(
+            f"config key epochs = {epochs:,} (spectrum.epochs = {spectrum['epochs']!r}): the run's record of metrics "
+            f"and spectra needs about {_gib(record)}, more than this machine's {_gib(limit)}; train fewer epochs or "
+            "list the spectrum epochs (spectrum.epochs: [0, 10, 100]).")
+
+
+def check_dataset(config: dict) -> None:
+    """Refuse bad ``dataset_options`` values and more spectrum trajectories than the validation
+    set holds, from the dataset's resolved options, without building the data."""
+    from rnn_lyapunov.datasets import get_dataset_builder
+
+    builder = get_dataset_builder(config["dataset"])
+    try:
+        resolved = builder.check_options(config["dataset_options"])
+    except InputError as error:
+        raise InputError(f"config key dataset_options: {error}") from None
+    shape = builder.validation_shape(_prepared_options(config) or resolved)
+    if shape is None:
+        return
+    n_validation, length = shape
+    spectrum = config["spectrum"]
+    steps, trajectories = spectrum["steps"], spectrum["trajectories"]
+    per_trajectory = 1 if steps is None else math.ceil(steps / length)
+    if trajectories * per_trajectory > n_validation:
+        fits = n_validation // per_trajectory
+        how = (f"at most {fits} trajectories of {steps or length} steps fit" if fits else
+               f"not one trajectory of {steps} steps fits; lower spectrum.steps to at most {n_validation * length}")
+        raise InputError(
+            f"config keys spectrum.trajectories = {trajectories}, spectrum.steps = {steps}: they need "
+            f"{trajectories * per_trajectory} validation sequences of length {length}, but dataset "
+            f"{config['dataset']!r} has {n_validation} with these options; {how}, or enlarge its validation set.")
+
+
+def _prepared_options(config: dict) -> dict | None:
+    """The options ``data_dir`` was prepared with (its metadata.json), or None where it is not prepared yet."""
+    import json
+
+    if config["data_dir"] is None:
+        return None
+    try:
+        description = json.loads((Path(config["data_dir"]) / "metadata.json").read_text(encoding="utf-8"))
+        return dict(description["metadata"]["options"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

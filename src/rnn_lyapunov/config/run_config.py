@@ -16,12 +16,14 @@ from rnn_lyapunov.errors import InputError
 DEFAULTS = defaults()  # one run config holding every default (rnn_lyapunov.config.settings)
 
 
-def validate_run_config(config: dict) -> dict:
+def validate_run_config(config: dict, *, gpu_requested: bool = False) -> dict:
     """A copy of ``config`` with defaults filled in; InputError naming every bad key otherwise.
 
     Checks types and ranges (JSON schema ``SCHEMA``), that the dataset and architecture are
     registered (the error lists the known ones), and that the spectrum epochs do not exceed
-    ``epochs``.
+    ``epochs``, then everything a job would refuse later (``check_runnable``: options, sizes,
+    memory, the dataset's option values, ``device: cuda`` without a GPU unless ``gpu_requested``,
+    the job's scheduler giving it one).
     """
     if not isinstance(config, dict):
         raise InputError(f"a run config must be a mapping of keys to values, got {type(config).__name__}.")
@@ -50,7 +52,7 @@ def validate_run_config(config: dict) -> dict:
         filled["spectrum"]["epochs"] = sorted(set(epochs))
     from rnn_lyapunov.config.run_checks import check_runnable
 
-    check_runnable(filled)
+    check_runnable(filled, gpu_requested=gpu_requested)
     return filled
 
 

@@ -178,6 +178,6 @@ def check_available(runs: list[dict], config: dict) -> None:
                 + (" Add a plugin file to 'plugin_paths' for a custom architecture." if key == "architecture" else ""))
     for name in sorted({run["dataset"] for run in runs}):
         try:
-            get_dataset_builder(name).resolve_options((config.get("datasets") or {}).get(name, {}).get("options", {}))
+            get_dataset_builder(name).check_options((config.get("datasets") or {}).get(name, {}).get("options", {}))
         except InputError as error:
             raise InputError(f"config key 'datasets.{name}.options': {error}") from None

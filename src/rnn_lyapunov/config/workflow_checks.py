@@ -17,6 +17,37 @@ def _did_you_mean(name: str, known) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def sorted_keys(value):
+    """``value`` with every mapping's keys sorted: params compare equal however the YAML ordered them."""
+    if isinstance(value, dict):
+        return {key: sorted_keys(value[key]) for key in sorted(value)}
+    return value
+
+
+def plan_workflow(config: dict, results_dir: str = "results") -> dict[str, dict]:
+    """Every run of a (schema-valid) workflow config, validated: run id -> filled run config.
+
+    The one validation pass of ``snakemake -n`` (``workflow/rules/common.smk`` calls it): the
+    sweep's names and dataset options, each run as its job would check it (``validate_run_config``;
+    a run may ask for ``device: cuda`` where ``resources.train.gpu`` gives its job a GPU), then the
+    workflow's own settings (:func:`check_workflow_config`). InputError names the run and the key.
+    """
+    from rnn_lyapunov.config.run_config import validate_run_config
+    from rnn_lyapunov.config.sweep import check_available, expand_sweep
+
+    expanded = expand_sweep(config, results_dir=results_dir)
+    check_available(expanded, config)
+    gpu_requested = bool(((config.get("resources") or {}).get("train") or {}).get("gpu"))
+    runs = {}
+    for run in expanded:
+        try:
+            runs[run["run_id"]] = sorted_keys(validate_run_config(run, gpu_requested=gpu_requested))
+        except InputError as error:
+            raise InputError(f"invalid workflow config (run {run['run_id']}): {error}") from None
+    check_workflow_config(config, runs)
+    return runs
+
+
 def check_workflow_config(config: dict, runs: dict[str, dict]) -> None:
     """Refuse a workflow config whose runs ``runs`` (run id -> filled run config) it does not fit.
 

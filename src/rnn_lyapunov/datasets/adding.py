@@ -17,7 +17,7 @@ import torch
 
 from rnn_lyapunov.datasets.base import DatasetBuilder, SequenceDataset, Split, require_positive_int
 from rnn_lyapunov.datasets.registry import register_dataset
-from rnn_lyapunov.datasets.synthetic import SIZE_OPTIONS, split_generators
+from rnn_lyapunov.datasets.synthetic import SIZE_OPTIONS, check_sizes, split_generators
 
 
 def _adding_split(n_sequences, rng, sequence_length) -> Split:
@@ -39,8 +39,15 @@ class Adding(DatasetBuilder):
     description = "adding problem: sum the two marked values of a random sequence, read at the last step (synthetic)"
     default_options = {"sequence_length": 50, **SIZE_OPTIONS}
 
+    def check_values(self, resolved: dict) -> None:
+        require_positive_int(resolved, "sequence_length", self.name, minimum=2)
+        check_sizes(resolved, self.name)
+
+    def validation_shape(self, resolved: dict) -> tuple[int, int]:
+        return resolved["n_validation"], resolved["sequence_length"]
+
     def build(self, *, seed, sequence_length, **sizes) -> SequenceDataset:
-        require_positive_int({"sequence_length": sequence_length}, "sequence_length", self.name, minimum=2)
+        self.check_values({"sequence_length": sequence_length, **sizes})
         splits = [_adding_split(n, rng, sequence_length) for n, rng in split_generators(seed, sizes, self.name)]
         return SequenceDataset(
             name=self.name, task="regression_last_step", input_size=2, output_size=1,

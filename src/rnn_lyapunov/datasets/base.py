@@ -114,6 +114,28 @@ class DatasetBuilder:
                 f"allowed: {allowed or 'none'}.")
         return {**self.default_options, **options}
 
+    def check_options(self, options: dict) -> dict:
+        """The resolved options with every value checked as :meth:`build` checks it, without
+        building any data (the workflow calls this when it is planned); InputError otherwise.
+
+        A subclass overrides :meth:`check_values`; this base only refuses unknown option names.
+        """
+        resolved = self.resolve_options(options)
+        self.check_values(resolved)
+        return resolved
+
+    def check_values(self, resolved: dict) -> None:
+        """Raise InputError for a bad option value in ``resolved`` (all options, defaults filled).
+
+        The base accepts every value; a builder that checks its options overrides this and calls
+        it from :meth:`build`, so the planning-time check and the build refuse the same values.
+        """
+
+    def validation_shape(self, resolved: dict) -> tuple[int, int] | None:
+        """(validation sequences, their length in steps) for checked ``resolved`` options, found
+        without building the data, or None where that needs the data (the base: always None)."""
+        return None
+
 
 def require_positive_int(options: dict, key: str, dataset: str, *, minimum: int = 1) -> int:
     """``options[key]`` as an int >= ``minimum``, or an InputError naming the option."""

@@ -130,27 +130,60 @@ class CharText(DatasetBuilder):
                 resolved[key] = value
         return resolved
 
+    def check_values(self, resolved: dict) -> None:
+        require_positive_int(resolved, "sequence_length", self.name)
+        fractions = [require_fraction(resolved, key, self.name) for key in ("validation_fraction", "test_fraction")]
+        if sum(fractions) >= 1.0:
+            raise InputError(f"dataset 'char_text': options validation_fraction + test_fraction = {sum(fractions):g} "
+                             "leave no training text; their sum must be below 1.")
+        if resolved["vocabulary"] not in VOCABULARIES:
+            allowed = ", ".join(map(repr, VOCABULARIES))
+            raise InputError(f"dataset 'char_text': option vocabulary must be one of {allowed}, "
+                             f"got {resolved['vocabulary']!r}.")
+        if resolved["max_characters"] is not None:
+            require_positive_int(resolved, "max_characters", self.name)
+        text_file = resolved["text_file"]
+        if text_file is not None and (not isinstance(text_file, str) or not Path(text_file).is_file()):
+            raise InputError(f"dataset 'char_text': option text_file {text_file!r} does not exist; give the path of "
+                             "a UTF-8 text file, or null for the packaged corpus.")
+        # Every split must hold one sequence; the text's length is known without building the data.
+        for split, n_sequences in zip(("training", "validation", "test"), self._split_sequences(resolved)):
+            if n_sequences < 1:
+                raise InputError(f"dataset 'char_text': the {split} part of the text is shorter than one sequence of "
+                                 f"sequence_length = {resolved['sequence_length']}; use shorter sequences, a larger "
+                                 "fraction or a longer text.")
+
+    def _text(self, resolved: dict) -> str:
+        if resolved["text_file"] is None:
+            return packaged_corpus(resolved["corpus"])
+        return Path(resolved["text_file"]).read_text(encoding="utf-8")
+
+    def _split_sequences(self, resolved: dict) -> list[int]:
+        """Sequences in the training, validation and test parts (as :meth:`build` cuts the text)."""
+        n_characters = len(self._text(resolved))
+        if resolved["max_characters"] is not None:
+            n_characters = min(n_characters, resolved["max_characters"])
+        n_validation = int(n_characters * resolved["validation_fraction"])
+        n_test = int(n_characters * resolved["test_fraction"])
+        parts = (n_characters - n_validation - n_test, n_validation, n_test)
+        return [(part - 1) // resolved["sequence_length"] for part in parts]
+
+    def validation_shape(self, resolved: dict) -> tuple[int, int]:
+        return self._split_sequences(resolved)[1], resolved["sequence_length"]
+
     def build(self, *, seed, corpus, sequence_length, validation_fraction, test_fraction, vocabulary,
               max_characters, text_file) -> SequenceDataset:
         # The seed is unused: the split is by position and the windows are fixed.
-        options = dict(sequence_length=sequence_length, validation_fraction=validation_fraction,
-                       test_fraction=test_fraction, max_characters=max_characters)
-        require_positive_int(options, "sequence_length", self.name)
-        fractions = [require_fraction(options, key, self.name) for key in ("validation_fraction", "test_fraction")]
-        if vocabulary not in VOCABULARIES:
-            allowed = ", ".join(map(repr, VOCABULARIES))
-            raise InputError(f"dataset 'char_text': option vocabulary must be one of {allowed}, got {vocabulary!r}.")
-        if text_file is None:
-            text = packaged_corpus(corpus)
-        else:
-            path = Path(text_file)
-            if not path.is_file():
-                raise InputError(f"dataset 'char_text': text_file {str(path)!r} does not exist.")
-            text = path.read_text(encoding="utf-8")
+        options = dict(corpus=corpus, sequence_length=sequence_length, validation_fraction=validation_fraction,
+                       test_fraction=test_fraction, vocabulary=vocabulary, max_characters=max_characters,
+                       text_file=text_file)
+        self.check_values(options)
+        fractions = [float(validation_fraction), float(test_fraction)]
+        text = self._text(options)
         # "corpus": every character of the whole text, before max_characters cuts it.
         corpus_characters = sorted(set(text)) if vocabulary == "corpus" else None
         if max_characters is not None:
-            text = text[:require_positive_int(options, "max_characters", self.name)]
+            text = text[:max_characters]
         n_validation = int(len(text) * fractions[0])
         n_test = int(len(text) * fractions[1])
         n_train = len(text) - n_validation - n_test

@@ -27,6 +27,8 @@ from rnn_lyapunov.datasets.idx import find_idx_file, read_idx
 from rnn_lyapunov.datasets.registry import register_dataset
 
 MODES = ("rows", "pixels")
+# scikit-learn's load_digits: 1,797 images of 8 x 8 pixels (its documented size).
+DIGITS_IMAGES, DIGITS_SIDE = 1797, 8
 
 
 def _as_sequences(images: np.ndarray, mode: str) -> torch.Tensor:
@@ -58,11 +60,28 @@ class SequentialDigits(DatasetBuilder):
         "mnist_dir": None,
     }
 
+    def check_values(self, resolved: dict) -> None:
+        if resolved["mode"] not in MODES:
+            raise InputError(f"dataset 'sequential_digits': option mode must be one of {MODES}, got {resolved['mode']!r}.")
+        fractions = [require_fraction(resolved, key, self.name) for key in ("validation_fraction", "test_fraction")]
+        if sum(fractions) >= 1.0:
+            raise InputError(f"dataset 'sequential_digits': options validation_fraction + test_fraction = "
+                             f"{sum(fractions):g} leave no training data; their sum must be below 1.")
+        mnist_dir = resolved["mnist_dir"]
+        if mnist_dir is not None and (not isinstance(mnist_dir, str) or not Path(mnist_dir).is_dir()):
+            raise InputError(f"dataset 'sequential_digits': option mnist_dir {mnist_dir!r} is not a directory; "
+                             "give the folder holding the MNIST IDX files, or null for scikit-learn's digits.")
+
+    def validation_shape(self, resolved: dict) -> tuple[int, int] | None:
+        if resolved["mnist_dir"] is not None:
+            return None  # the number of images is in the user's files
+        n_validation = max(1, round(DIGITS_IMAGES * resolved["validation_fraction"]))
+        return n_validation, DIGITS_SIDE if resolved["mode"] == "rows" else DIGITS_SIDE**2
+
     def build(self, *, seed, mode, validation_fraction, test_fraction, mnist_dir) -> SequenceDataset:
-        if mode not in MODES:
-            raise InputError(f"dataset 'sequential_digits': option mode must be one of {MODES}, got {mode!r}.")
         options = {"validation_fraction": validation_fraction, "test_fraction": test_fraction}
-        fractions = tuple(require_fraction(options, key, self.name) for key in options)
+        self.check_values({"mode": mode, "mnist_dir": mnist_dir, **options})
+        fractions = (float(validation_fraction), float(test_fraction))
         if mnist_dir is None:
             from rnn_lyapunov.extras import require
 

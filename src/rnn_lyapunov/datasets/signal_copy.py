@@ -13,13 +13,15 @@ Chance level: accuracy ``1 / n_symbols``, cross-entropy ``log(n_symbols)`` nats.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
 from rnn_lyapunov.errors import InputError
 from rnn_lyapunov.datasets.base import DatasetBuilder, SequenceDataset, Split, require_positive_int
 from rnn_lyapunov.datasets.registry import register_dataset
-from rnn_lyapunov.datasets.synthetic import SIZE_OPTIONS, split_generators
+from rnn_lyapunov.datasets.synthetic import SIZE_OPTIONS, check_sizes, split_generators
 
 
 def _recall_split(n_sequences, rng, *, n_symbols, delay, sequence_length, noise_std) -> Split:
@@ -38,17 +40,28 @@ class SignalCopy(DatasetBuilder):
     description = "delayed recall: remember a one-hot symbol and name it after `delay` steps (synthetic)"
     default_options = {"n_symbols": 4, "delay": 20, "sequence_length": None, "noise_std": 0.0, **SIZE_OPTIONS}
 
-    def build(self, *, seed, n_symbols, delay, sequence_length, noise_std, **sizes) -> SequenceDataset:
-        options = {"n_symbols": n_symbols, "delay": delay, **sizes}
-        require_positive_int(options, "n_symbols", self.name, minimum=2)
-        require_positive_int(options, "delay", self.name)
-        if sequence_length is None:
-            sequence_length = delay + 1
-        if isinstance(sequence_length, bool) or not isinstance(sequence_length, int) or sequence_length < delay + 1:
+    def check_values(self, resolved: dict) -> None:
+        require_positive_int(resolved, "n_symbols", self.name, minimum=2)
+        delay = require_positive_int(resolved, "delay", self.name)
+        sequence_length = resolved["sequence_length"]
+        if sequence_length is not None and (isinstance(sequence_length, bool) or not isinstance(sequence_length, int)
+                                            or sequence_length < delay + 1):
             raise InputError(f"dataset 'signal_copy': option sequence_length must be an integer >= delay + 1 "
                              f"= {delay + 1} (or null for delay + 1), got {sequence_length!r}.")
-        if isinstance(noise_std, bool) or not isinstance(noise_std, (int, float)) or noise_std < 0:
-            raise InputError(f"dataset 'signal_copy': option noise_std must be a number >= 0, got {noise_std!r}.")
+        noise_std = resolved["noise_std"]
+        if isinstance(noise_std, bool) or not isinstance(noise_std, (int, float)) or not 0 <= noise_std < math.inf:
+            raise InputError(f"dataset 'signal_copy': option noise_std must be a finite number >= 0, got {noise_std!r}.")
+        check_sizes(resolved, self.name)
+
+    def validation_shape(self, resolved: dict) -> tuple[int, int]:
+        length = resolved["sequence_length"]
+        return resolved["n_validation"], resolved["delay"] + 1 if length is None else length
+
+    def build(self, *, seed, n_symbols, delay, sequence_length, noise_std, **sizes) -> SequenceDataset:
+        options = {"n_symbols": n_symbols, "delay": delay, **sizes}
+        self.check_values({**options, "sequence_length": sequence_length, "noise_std": noise_std})
+        if sequence_length is None:
+            sequence_length = delay + 1
         splits = [_recall_split(n, rng, n_symbols=n_symbols, delay=delay, sequence_length=sequence_length,
                                 noise_std=float(noise_std))
                   for n, rng in split_generators(seed, options, self.name)]

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import torch
 
-from rnn_lyapunov.errors import InputError
+from rnn_lyapunov.errors import InputError, NonFiniteStateError
 
 
 def check_system(system) -> None:
@@ -45,6 +45,9 @@ def check_inputs(inputs) -> torch.Tensor:
     if inputs.dtype not in (torch.float32, torch.float64):
         # float16/bfloat16 have no batched QR kernel and would lose the small exponents anyway.
         raise InputError(f"inputs must be float32 or float64, got {inputs.dtype}; convert with inputs.float() or inputs.double()")
+    if inputs.device.type == "meta":  # shapes without values: nothing to integrate
+        raise InputError("inputs are on the 'meta' device, which holds shapes but no values; create them on "
+                         "'cpu' or 'cuda' (inputs.to_empty(device='cpu') gives uninitialised memory).")
     if inputs.shape[0] == 0 or inputs.shape[1] == 0:
         raise InputError(f"inputs need at least one trajectory and one time step, got shape {tuple(inputs.shape)}")
     # NaN or inf shows in the extremes, found without an inputs-sized temporary (memory stays flat in steps)
@@ -129,6 +132,15 @@ def check_parameters_match(system, inputs: torch.Tensor) -> None:
                 f"the system's parameters are on {parameter.device} but inputs are on {inputs.device}; "
                 "move one to the other's device."
             )
+    named = getattr(system, "named_parameters", None)
+    broken = [name for name, parameter in named() if parameter.is_floating_point()
+              and not bool(torch.isfinite(parameter).all())] if callable(named) else []
+    if broken:
+        # Not a divergence of the dynamics: no dtype or step size makes a spectrum of NaN weights finite.
+        raise NonFiniteStateError(
+            f"the system's weights hold NaN or infinity (parameters {', '.join(broken[:5])}"
+            f"{' ...' if len(broken) > 5 else ''}), so its spectrum is undefined; the training that produced them "
+            "diverged: lower the learning rate or clip the gradients (grad_clip), and start from finite weights.")
 
 
 def check_input_size(system, inputs: torch.Tensor) -> None:

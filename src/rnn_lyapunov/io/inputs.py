@@ -138,10 +138,13 @@ def select_sequences(inputs: torch.Tensor, *, trajectories: int | None, steps: i
     needed = wanted * pieces
     if wanted < 1 or needed > n_sequences:
         available = n_sequences // pieces
+        if available < 1:  # no --trajectories value helps: only fewer steps (or more sequences) do
+            fix = f"use --steps {n_sequences * length} or fewer, or pass more sequences."
+        else:
+            fix = f"use --trajectories {available} or fewer" + (" or fewer --steps." if pieces > 1 else ".")
         raise InputError(
             f"{source} has {n_sequences} sequences of {length} steps, enough for {available} trajectories of "
-            f"{steps} steps, but {wanted} were requested; use --trajectories {max(available, 1)} or fewer"
-            + (" or fewer --steps." if pieces > 1 else ".")
+            f"{steps} steps, but {wanted} were requested; {fix}"
         )
     if seed is None:
         order = torch.arange(n_sequences)

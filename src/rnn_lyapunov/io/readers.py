@@ -40,9 +40,45 @@ def read_yaml(path: str | os.PathLike, *, what: str = "config file"):
     if not path.is_file():
         raise InputError(f"{what} {path} does not exist.")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise InputError(f"{what} {path} is not valid YAML/JSON: {error}") from None
+        raise InputError(f"{what} {path} is not valid YAML/JSON: {_one_line(error)}") from None
+    cycle = _recursive_key(loaded)
+    if cycle is not None:
+        raise InputError(f"{what} {path} holds a recursive YAML alias at {cycle or 'the top level'} (an anchor "
+                         "used inside itself, such as `a: &x [*x]`); a config must be a finite tree of values.")
+    return loaded
+
+
+def _one_line(error) -> str:
+    """A YAML error in one line (PyYAML's own message spans several, with a caret under the text)."""
+    problem = getattr(error, "problem", None)
+    mark = getattr(error, "problem_mark", None)
+    if problem is None:
+        return " ".join(str(error).split())
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    context = getattr(error, "context", None)
+    return f"{problem}{where}" + (f" ({context})" if context else "")
+
+
+def _recursive_key(value, path: str = "", ancestors: frozenset = frozenset(), done: set | None = None) -> str | None:
+    """The key path of the first mapping or list that contains itself (a recursive alias), or None.
+
+    ``done`` holds the containers already walked, so an alias used many times (shared, not
+    recursive) is walked once."""
+    done = set() if done is None else done
+    if not isinstance(value, (dict, list)) or id(value) in done:
+        return None
+    if id(value) in ancestors:
+        return path
+    ancestors = ancestors | {id(value)}
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        found = _recursive_key(item, f"{path}.{key}" if path else str(key), ancestors, done)
+        if found is not None:
+            return found
+    done.add(id(value))
+    return None
 
 
 def read_torch(path: str | os.PathLike, *, what: str = "file", remedy: str = ""):

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -44,12 +46,51 @@ def _current_umask() -> int:
     return mask
 
 
+class DiskFullError(InputError):
+    """A file could not be written because its disk (or the user's quota) is full; nothing partial is left."""
+
+
+# netCDF4/HDF5 report a write the disk refused as RuntimeError("NetCDF: HDF error"), without an
+# errno; with less than this free beside the file, that error is taken for a full disk.
+FULL_DISK_MARGIN = 1 << 20
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if nbytes < 1024 or unit == "GiB":
+            return f"{nbytes:,.0f} {unit}" if unit == "bytes" else f"{nbytes:,.1f} {unit}"
+        nbytes /= 1024
+
+
+def _disk_full(error: BaseException, directory: Path) -> bool:
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if isinstance(error, RuntimeError) and "HDF error" in str(error):
+        with contextlib.suppress(OSError):
+            return shutil.disk_usage(directory).free < FULL_DISK_MARGIN
+    return False
+
+
+def _disk_full_error(final: Path, temporary: str, needed: int | None) -> DiskFullError:
+    with contextlib.suppress(OSError):
+        written = os.path.getsize(temporary)
+        needed = max(needed or 0, written)
+    free = shutil.disk_usage(final.parent if str(final.parent) else ".").free
+    need = f"about {_size(needed)}" if needed else "more space"
+    return DiskFullError(
+        f"cannot write {final}: the disk holding {final.parent} is full ({_size(free)} free); the file needs {need}. "
+        f"Nothing partial was left and {final} {'keeps its previous version' if final.exists() else 'was not created'}; "
+        "free some space (or choose an output directory on another disk) and run the same command again.")
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, *, make_parents: bool = False):
+def atomic_path(path: str | os.PathLike, *, make_parents: bool = False, expected_size: int | None = None):
     """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
 
     The temporary name keeps the final suffix (writers such as matplotlib and netCDF4 choose the
-    format from it). On any exception the temporary file is removed and ``path`` is untouched.
+    format from it). On any exception the temporary file is removed and ``path`` is untouched; a
+    full disk becomes :class:`DiskFullError` naming the file and the space it needs
+    (``expected_size`` bytes, or at least what was written before the disk filled).
     """
     final = Path(path)
     if make_parents:
@@ -66,6 +107,10 @@ def atomic_path(path: str | os.PathLike, *, make_parents: bool = False):
         # mkstemp creates the file private (0600); give it the permissions a plain open() would.
         os.chmod(temporary, 0o666 & ~_current_umask())
         os.replace(temporary, final)
+    except (OSError, RuntimeError) as error:
+        if _disk_full(error, final.parent if str(final.parent) else Path(".")):
+            raise _disk_full_error(final, temporary, expected_size) from error
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
@@ -73,7 +118,7 @@ def atomic_path(path: str | os.PathLike, *, make_parents: bool = False):
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, make_parents: bool = False) -> None:
     """Write ``data`` to ``path`` atomically."""
-    with atomic_path(path, make_parents=make_parents) as temporary:
+    with atomic_path(path, make_parents=make_parents, expected_size=len(data)) as temporary:
         temporary.write_bytes(data)
 
 
@@ -92,7 +137,7 @@ def save_torch_atomic(obj, path: str | os.PathLike, *, make_parents: bool = Fals
 
 def write_netcdf_atomic(dataset, path: str | os.PathLike, *, make_parents: bool = False) -> None:
     """Write an ``xarray.Dataset`` to NetCDF-4 (netcdf4 engine) atomically."""
-    with atomic_path(path, make_parents=make_parents) as temporary:
+    with atomic_path(path, make_parents=make_parents, expected_size=int(dataset.nbytes)) as temporary:
         dataset.to_netcdf(temporary, engine="netcdf4", format="NETCDF4")
 
 

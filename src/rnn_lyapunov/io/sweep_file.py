@@ -65,6 +65,7 @@ def combine_runs(runs) -> "xr.Dataset":
 
     from rnn_lyapunov.io.storage import provenance_attributes
 
+    sources = [run if isinstance(run, (str, os.PathLike)) else None for run in runs]
     runs = [open_run_file(run) for run in runs]
     if not runs:
         raise InputError("combine_runs needs at least one per-run file; the sweep lists no runs.")
@@ -76,7 +77,11 @@ def combine_runs(runs) -> "xr.Dataset":
     run_ids = [str(values["run_id"]) for values in hyperparameters]
     duplicates = sorted({name for name in run_ids if run_ids.count(name) > 1})
     if duplicates:
-        raise InputError(f"run ids occur in more than one file: {', '.join(duplicates)}; pass each run once.")
+        where = "; ".join(f"{name} in " + ", ".join(str(source) if source is not None else f"dataset #{index}"
+                                                     for index, (source, run_id) in enumerate(zip(sources, run_ids))
+                                                     if run_id == name)
+                          for name in duplicates)
+        raise InputError(f"run ids occur in more than one file: {where}; pass each run once.")
     # Dataset attributes differ per run (config, created); variable attributes (units) come from the first.
     bare = [run.drop_vars(list(values)).drop_attrs(deep=False) for run, values in zip(runs, hyperparameters)]
     combined = xr.concat(

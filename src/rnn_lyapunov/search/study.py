@@ -65,6 +65,16 @@ def _suggest(trial, params: dict) -> dict:
     return values
 
 
+def _trial_errors() -> tuple:
+    import torch
+
+    return (InputError, MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))
+
+
+#: What fails one trial without stopping the study: a refused config, or memory it could not get.
+TRIAL_ERRORS = _trial_errors()
+
+
 def _trial_objective(study, settings: dict):
     """The function Optuna calls per trial: suggest, train with the pruning rules, score."""
     import copy
@@ -111,6 +121,9 @@ def _trial_objective(study, settings: dict):
 
         try:
             dataset = train_run(run, output / "runs" / run_id, run_file, progress=False, on_epoch=on_epoch)
+        except TRIAL_ERRORS as error:
+            trial.set_user_attr("error", f"{type(error).__name__}: {error}")
+            raise
         except _ObjectiveReached:  # train_run wrote the epochs done: the objective is in them
             from rnn_lyapunov.io.readers import read_netcdf
 
@@ -225,7 +238,8 @@ def run_search(config, *, n_trials: int | None = None, progress=None):
         say(f"study {search['study_name']} ({search['storage']}): {budget - remaining} of {budget} trials done, "
             f"running {remaining}")
         with _quiet_optuna():
-            study.optimize(_trial_objective(study, settings), n_trials=remaining, catch=(InputError,),
+            # A trial too large for memory (the estimate is a lower bound) fails alone, as a refused one does.
+            study.optimize(_trial_objective(study, settings), n_trials=remaining, catch=TRIAL_ERRORS,
                            callbacks=[optuna.study.MaxTrialsCallback(budget, states=states), after_trial])
     write_search_sweep(study, sweep_path)
     say(f"study {search['study_name']}: {len(study.get_trials(deepcopy=False, states=states))} finished trials "

@@ -81,13 +81,14 @@ def load_checkpoint(run_dir, config: dict) -> dict:
     return checkpoint
 
 
-def discard_stale_checkpoint(run: dict, run_dir: str | os.PathLike) -> bool:
+def discard_stale_checkpoint(run: dict, run_dir: str | os.PathLike, *, log=None) -> bool:
     """Delete the run's checkpoint if it belongs to other settings than ``run``; True if deleted.
 
     The workflow reruns a run when its settings change; its old checkpoint is then obsolete and
     ``train_run`` would refuse to resume from it. A checkpoint of the same settings (an interrupted
     job, ``snakemake --rerun-incomplete``) or one differing only in ``RESUMABLE_KEYS`` (``epochs``,
-    if not below the checkpoint's epoch) is kept, so the run resumes.
+    if not below the checkpoint's epoch) is kept, so the run resumes. ``log``, if given, is called
+    with one line saying why a checkpoint was deleted (unreadable, other settings, or past ``epochs``).
     """
     from rnn_lyapunov.config.run_config import validate_run_config
 
@@ -98,9 +99,18 @@ def discard_stale_checkpoint(run: dict, run_dir: str | os.PathLike) -> bool:
     try:
         checkpoint = read_torch(path, what="checkpoint")
         saved, saved_epoch = checkpoint["config"], int(checkpoint["epoch"])
-    except (InputError, KeyError, TypeError, ValueError):  # an unreadable checkpoint is as useless as a stale one
-        saved, saved_epoch = None, None
-    if isinstance(saved, dict) and saved_epoch <= wanted["epochs"] and not _differing_keys(saved, wanted):
-        return False
+    except (InputError, KeyError, TypeError, ValueError) as error:
+        # An unreadable checkpoint is as useless as a stale one, but the log must say which it was.
+        reason = f"discarded the unreadable checkpoint {path} ({error}); training from the start"
+    else:
+        differing = _differing_keys(saved, wanted) if isinstance(saved, dict) else ["config"]
+        if not differing and saved_epoch <= wanted["epochs"]:
+            return False
+        reason = (f"discarded the checkpoint {path} of earlier settings (keys {', '.join(differing)} differ); "
+                  "training from the start" if differing else
+                  f"discarded the checkpoint {path} at epoch {saved_epoch}, past epochs = {wanted['epochs']}; "
+                  "training from the start")
     path.unlink()
+    if log is not None:
+        log(reason)
     return True

@@ -190,8 +190,11 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
         # before any training, in the config's own terms
         check_spectrum_schedule(spectrum_config, time_steps=fixed_inputs.shape[1], state_size=state_size)
         optimizer = _make_optimizer(config, model.parameters())
-        spectrum_epochs = set(range(config["epochs"] + 1)) if spectrum_config["epochs"] == "all" \
-            else {0, *spectrum_config["epochs"]}
+        # A predicate, not a set: epochs: 10**9 with spectrum.epochs: all must not build a set of 10**9 numbers.
+        listed = {0, *spectrum_config["epochs"]} if spectrum_config["epochs"] != "all" else None
+
+        def is_spectrum_epoch(epoch: int) -> bool:
+            return listed is None or epoch in listed
         if checkpoint_path(run_dir).is_file():
             checkpoint = load_checkpoint(run_dir, config)
             model.load_state_dict(checkpoint["model"])
@@ -219,14 +222,14 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
             for key, value in zip(state["metrics"], (train_loss, val_loss, val_accuracy)):
                 state["metrics"][key].append(value)
             result = None
-            if epoch in spectrum_epochs:
+            if is_spectrum_epoch(epoch):
                 result = compute_spectrum(model.system(), fixed_inputs, spectrum_config, logger)
                 state["spectra"][epoch] = None if result is None else result.per_trajectory
                 if result is not None and result.history is not None:
                     state["running_estimate"] = {"epoch": epoch, "history": result.history,
                                                  "steps": result.history_steps}
             logger.info("epoch %d: train_loss %.6g val_loss %.6g val_accuracy %.4g%s", epoch, train_loss,
-                        val_loss, val_accuracy, "" if epoch not in spectrum_epochs else
+                        val_loss, val_accuracy, "" if not is_spectrum_epoch(epoch) else
                         f" lambda_1 {_leading(state['spectra'][epoch]):.6g}")
             state["epoch"] = epoch
             save_checkpoint(run_dir, config=config, model=model, optimizer=optimizer, generator=generator,
