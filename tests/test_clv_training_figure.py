@@ -109,7 +109,7 @@ def test_figure_on_a_sweep_without_angles_names_the_setting_to_turn_on():
     from rnn_lyapunov.figures.synthetic import synthetic_sweep
 
     with pytest.raises(InputError, match=r"spectrum: \{clv_angles: true\}"):
-        get_figure("clv_angles").draw(synthetic_sweep())
+        get_figure("clv_angles").draw(synthetic_sweep().drop_vars(["clv_angle_1_2", "clv_unstable_stable_angle"]))
 
 
 def test_training_records_the_angles_of_the_trained_weights_and_nothing_by_default(tmp_path):

@@ -91,6 +91,7 @@ def _columns(ax, table, column: str, styles: dict, names: list[str]) -> bool:
     ax.set_xticks(range(len(names)), names)
     ax.set_xlim(-0.6, len(names) - 0.4)
     ax.set_ylim(0.0, 90.0)
+    ax.set_xlabel("architecture")
     return drawn
 
 
