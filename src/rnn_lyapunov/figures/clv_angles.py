@@ -90,7 +90,7 @@ def _columns(ax, table, column: str, styles: dict, names: list[str]) -> bool:
         drawn = True
     ax.set_xticks(range(len(names)), names)
     ax.set_xlim(-0.6, len(names) - 0.4)
-    ax.set_ylim(0.0, 90.0)
+    ax.set_ylim(0.0, 92.0)  # room for a marker at 90
     ax.set_xlabel("architecture")
     return drawn
 
@@ -126,7 +126,7 @@ def clv_angle_figure(sweep: xr.Dataset, *, dataset: str | None = None) -> Figure
                         marker=styles[name]["marker"], linewidth=2.0, label=name)
         course.set_xlabel("epoch (0 = initialisation)")
         course.set_ylabel("angle between CLV 1 and CLV 2 (degrees)")
-        course.set_ylim(0.0, 90.0)
+        course.set_ylim(0.0, 92.0)
         course.set_title("(b) during training", loc="left")
         course.legend(fontsize="small")
         if not _columns(split, table, "unstable_stable_last_deg", styles, names):
