@@ -20,6 +20,7 @@ def test_modern_config_expands_to_each_architecture_and_seed_and_every_run_valid
     for run in runs:
         validate_run_config(run)
     assert {run["init"] for run in runs if run["architecture"] in ("lru", "selective_ssm")} == {"default"}
+    assert all(run["spectrum"]["clv_angles"] for run in runs)  # the figure clv_angles needs them
 
 
 @pytest.mark.slow
@@ -29,3 +30,4 @@ def test_dry_run_trains_eight_networks_and_draws_the_architecture_figure(tmp_pat
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
     assert job_counts(result.stdout)["train_run"] == 8
     assert "architecture_spectra.png" in result.stdout
+    assert "clv_angles.png" in result.stdout

@@ -150,6 +150,13 @@ SETTINGS: tuple[Setting, ...] = (
             run_id_label=""),
     Setting("spectrum.dtype", {"enum": ["float32", "float64"]}, "float64", "compute dtype of the spectrum",
             run_id_label=""),
+    # covariant Lyapunov vectors at the spectrum epochs (rnn_lyapunov.training.clv_angles; docs/clv.md)
+    Setting("spectrum.clv_angles", {"type": "boolean"}, False,
+            "also record angles between the leading covariant Lyapunov vectors at every spectrum epoch (Ginelli's "
+            "method on the spectrum's inputs, spectrum.warmup_steps as both transients; figure clv_angles)",
+            sweepable=False),
+    Setting("spectrum.clv_vectors", {"type": "integer", "minimum": 2}, 4,
+            "leading CLVs computed when spectrum.clv_angles is on (at most the state size)", sweepable=False),
 )
 
 SECTIONS = ("spectrum",)

@@ -4,7 +4,9 @@ For tests and for previewing the figures without training anything. The numbers 
 shaped like the real thing: spectra that move towards zero during training, an LSTM whose state
 (h, c) is twice the hidden size (so the other runs are NaN-padded along ``exponent``), one run that
 stopped early (NaN-padded along ``epoch``), running estimates that converge like 1/sqrt(steps),
-and a final validation loss that grows with the largest exponent at initialisation.
+a final validation loss that grows with the largest exponent at initialisation, and CLV angles
+(``spectrum.clv_angles``) that narrow during training, with an unstable-stable split only for the
+runs started at the larger scale.
 """
 
 from __future__ import annotations
@@ -30,6 +32,16 @@ def _run_spectra(rng, state_size, init_scale, learning_rate, n_epochs, n_traject
     return spectra
 
 
+def _run_clv_angles(rng, init_scale, learning_rate, n_epochs, n_trajectories) -> dict:
+    """epoch -> the two CLV angle summaries (trajectory,), radians, in the per-run layout."""
+    angles = {}
+    for epoch in range(n_epochs):
+        pair = 0.8 * np.exp(-epoch * learning_rate * 50.0) + rng.uniform(0.0, 0.2, n_trajectories)
+        split = rng.uniform(0.05, 0.4, n_trajectories) if init_scale > 1 else np.full(n_trajectories, np.nan)
+        angles[epoch] = {"clv_angle_1_2": pair, "clv_unstable_stable_angle": split}
+    return angles
+
+
 def synthetic_sweep(
     seed: int = 0,
     *,
@@ -50,6 +62,7 @@ def synthetic_sweep(
     from rnn_lyapunov.io.sweep_file import combine_runs
 
     rng = np.random.default_rng(seed)
+    angle_rng = np.random.default_rng([seed, 28])  # its own stream: the other numbers stay as they were
     grid = list(itertools.product(("rnn", "lstm", "gru"), (0.5, 1.5), (1e-3, 1e-2)))
     steps = torch.arange(1, n_convergence_steps + 1) * 10
     runs = []
@@ -80,7 +93,9 @@ def synthetic_sweep(
                                 n_trajectories=n_trajectories, n_exponents=state_size,
                                 hyperparameters=hyperparameters,
                                 metric_attributes={"val_loss": {"units": "nats"}, "train_loss": {"units": "nats"}},
-                                attributes={"config": "{}"}))
+                                attributes={"config": "{}"},
+                                clv_angles=_run_clv_angles(angle_rng, init_scale, learning_rate, last_epoch + 1,
+                                                           n_trajectories)))
     sweep = combine_runs(runs)
     sweep.attrs["synthetic"] = 1
     return sweep

@@ -17,6 +17,12 @@ import torch
 from rnn_lyapunov.engine.spectrum import STEP_DIM, Spectrum
 
 RUNNING_ESTIMATE = "lyapunov_running_estimate"
+# CLV angles per (epoch, trajectory), radians; present only when spectrum.clv_angles is on (docs/clv.md).
+CLV_ANGLE_VARIABLES = {
+    "clv_angle_1_2": "median over the steps of the angle between the lines of CLV 1 and CLV 2",
+    "clv_unstable_stable_angle": "smallest angle over the steps between the unstable and the stable CLV subspaces "
+                                 "(NaN when the computed CLVs are all unstable or all stable)",
+}
 # Hyperparameters stored as scalar coordinates of the per-run file (docs/design.md).
 HYPERPARAMETER_COORDINATES = ("run_id", "architecture", "dataset", "hidden_size", "num_layers", "state_size",
                               "init", "init_scale", "learning_rate", "optimizer", "dropout", "seed")
@@ -64,7 +70,8 @@ def spectra_by_epoch(spectra: Mapping[int, Spectrum | None], *, n_epochs: int, n
 
 def run_dataset(spectra: Mapping[int, Spectrum | None], metrics: Mapping[str, Sequence[float]], *,
                 n_trajectories: int, n_exponents: int, hyperparameters: Mapping, units: str = "nats",
-                metric_attributes: Mapping[str, dict] | None = None, attributes: Mapping | None = None):
+                metric_attributes: Mapping[str, dict] | None = None, attributes: Mapping | None = None,
+                clv_angles: Mapping[int, Mapping[str, Sequence[float]] | None] | None = None):
     """The per-run ``xarray.Dataset`` (layout in docs/design.md).
 
     Args:
@@ -77,12 +84,21 @@ def run_dataset(spectra: Mapping[int, Spectrum | None], metrics: Mapping[str, Se
         hyperparameters: scalar coordinates (``HYPERPARAMETER_COORDINATES`` and any others).
         metric_attributes: name -> variable attributes (``units``, ``long_name``).
         attributes: global attributes (provenance, the run config, ...).
+        clv_angles: epoch -> {name of ``CLV_ANGLE_VARIABLES``: one angle per trajectory, radians} (None
+            where the CLVs diverged); None (the default) writes no CLV variables at all.
     """
     n_epochs = len(next(iter(metrics.values())))
     dataset, running_epoch = spectra_by_epoch(spectra, n_epochs=n_epochs, n_trajectories=n_trajectories,
                                               n_exponents=n_exponents, units=units)
     for name, values in metrics.items():
         dataset[name] = ("epoch", np.asarray(values, dtype=float), dict((metric_attributes or {}).get(name, {})))
+    if clv_angles is not None:
+        for name, meaning in CLV_ANGLE_VARIABLES.items():
+            values = np.full((n_epochs, n_trajectories), math.nan)
+            for epoch, angles in clv_angles.items():
+                if angles is not None and epoch < n_epochs:
+                    values[epoch] = np.asarray(angles[name], dtype=float)
+            dataset[name] = (("epoch", "trajectory"), values, {"units": "radians", "long_name": meaning})
     dataset = dataset.assign_coords({name: ((), math.nan if value is None else value)
                                      for name, value in hyperparameters.items()})
     dataset.attrs = {name: attribute_value(value) for name, value in (attributes or {}).items()}

@@ -25,6 +25,7 @@ from rnn_lyapunov.architectures.hidden_only import tangent_size
 from rnn_lyapunov.config.run_config import load_run_config, validate_run_config
 from rnn_lyapunov.datasets.tasks import TASKS
 from rnn_lyapunov.errors import InputError
+from rnn_lyapunov.training.clv_angles import check_clv_settings, compute_clv_angles
 from rnn_lyapunov.training.spectra import compute_spectrum, spectrum_inputs
 from rnn_lyapunov.training.checkpoints import (checkpoint_path, load_checkpoint, restore_rng_states,
                                                save_checkpoint)
@@ -189,6 +190,7 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
         state_size = tangent_size(model.system(), spectrum_config["lstm_state"])
         # before any training, in the config's own terms
         check_spectrum_schedule(spectrum_config, time_steps=fixed_inputs.shape[1], state_size=state_size)
+        check_clv_settings(spectrum_config, time_steps=fixed_inputs.shape[1], state_size=state_size)
         optimizer = _make_optimizer(config, model.parameters())
         # A predicate, not a set: epochs: 10**9 with spectrum.epochs: all must not build a set of 10**9 numbers.
         listed = {0, *spectrum_config["epochs"]} if spectrum_config["epochs"] != "all" else None
@@ -201,11 +203,12 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
             optimizer.load_state_dict(checkpoint["optimizer"])
             restore_rng_states(checkpoint["rng"], generator)
             state = {key: checkpoint[key] for key in ("epoch", "metrics", "spectra", "running_estimate")}
+            state["clv_angles"] = checkpoint.get("clv_angles", {})
             logger.info("resuming run %s after epoch %d", config["run_id"], state["epoch"])
         else:
             logger.info("starting run %s on %s with config %s", config["run_id"], device, config)
             state = {"epoch": -1, "metrics": {"train_loss": [], "val_loss": [], "val_accuracy": []},
-                     "spectra": {}, "running_estimate": None}
+                     "spectra": {}, "running_estimate": None, "clv_angles": {}}
         show = sys.stderr.isatty() if progress is None else bool(progress)
         n_batches = math.ceil(len(dataset.train) / config["batch_size"])
         for epoch in range(state["epoch"] + 1, config["epochs"] + 1):
@@ -228,6 +231,8 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
                 if result is not None and result.history is not None:
                     state["running_estimate"] = {"epoch": epoch, "history": result.history,
                                                  "steps": result.history_steps}
+                if spectrum_config["clv_angles"]:
+                    state["clv_angles"][epoch] = compute_clv_angles(model.system(), fixed_inputs, spectrum_config, logger)
             logger.info("epoch %d: train_loss %.6g val_loss %.6g val_accuracy %.4g%s", epoch, train_loss,
                         val_loss, val_accuracy, "" if not is_spectrum_epoch(epoch) else
                         f" lambda_1 {_leading(state['spectra'][epoch]):.6g}")
@@ -281,7 +286,9 @@ def _run_file(config: dict, state: dict, *, state_size: int, task: str, device: 
     return run_dataset(spectra, state["metrics"], n_trajectories=config["spectrum"]["trajectories"],
                        n_exponents=config["spectrum"]["n_exponents"] or state_size, units=config["spectrum"]["units"],
                        hyperparameters={name: hyperparameters[name] for name in HYPERPARAMETER_COORDINATES},
-                       metric_attributes=metric_attributes, attributes=attributes)
+                       metric_attributes=metric_attributes, attributes=attributes,
+                       clv_angles=({epoch: angles for epoch, angles in state["clv_angles"].items() if epoch <= state["epoch"]}
+                                   if config["spectrum"]["clv_angles"] else None))
 
 
 def _leading(per_trajectory) -> float:
