@@ -138,6 +138,23 @@ def test_inputs_of_a_module_with_batch_first_false_are_time_major(tmp_path, data
         SpectrumMonitor(gru, inputs[:3].transpose(0, 1), tmp_path / "other.nc", trajectories=4)
 
 
+def test_a_time_major_reading_of_the_inputs_is_said_and_batch_first_overrides_it(tmp_path, data, caplog):
+    import logging
+
+    inputs, _ = data
+    gru = torch.nn.GRU(3, 4)  # batch_first=False, but the inputs below are (batch, time, input_size)
+    with caplog.at_level(logging.INFO, logger="rnn_lyapunov.training.monitor"):
+        SpectrumMonitor(gru, inputs[:3], tmp_path / "time_major.nc")
+    assert "reads inputs of shape (3, " in caplog.text and "as (time, batch, input_size)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="rnn_lyapunov.training.monitor"):
+        monitor = SpectrumMonitor(gru, inputs[:3], tmp_path / "batch_major.nc", batch_first=True, steps=15)
+    assert "as (time, batch" not in caplog.text
+    # Read as (batch, time): the spectra are those of the first sequences, as a batch_first module would see them.
+    torch.testing.assert_close(monitor.record(0).per_trajectory, reference_spectrum(gru, inputs[:3, :15]).per_trajectory,
+                               rtol=0, atol=1e-12)
+
+
 def test_bits_and_the_h_only_lstm_follow_the_settings(tmp_path, data):
     import math
 

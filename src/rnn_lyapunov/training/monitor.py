@@ -72,8 +72,16 @@ class SpectrumMonitor:
             raise InputError(f"SpectrumMonitor path {self.path} is a directory; give a file name such as "
                              f"{self.path / 'run.nc'}.")
         core = recurrent_core(module)
+        inferred = batch_first is None
         batch_first = getattr(module, "batch_first", True) if batch_first is None else batch_first
         inputs = check_inputs(inputs).detach()
+        if inferred and not batch_first:
+            # The module's own layout is the documented default; say which dim was read as the
+            # batch, since (batch, time, features) inputs would be read as (time, batch) here.
+            _LOGGER.info(
+                "SpectrumMonitor reads inputs of shape %s as (time, batch, input_size): %s has batch_first=False. "
+                "Pass batch_first=True if they are (batch, time, input_size).", tuple(inputs.shape),
+                type(module).__name__)
         inputs = (inputs if batch_first else inputs.transpose(0, 1)).to("cpu", copy=True).contiguous()
         for name, dim, what in (("trajectories", 0, "sequences"), ("steps", 1, "time steps")):
             wanted = spectrum_settings.get(name)
