@@ -76,16 +76,30 @@ def population_values(signal: float) -> dict:
 
 
 def scenario(name: str, signal: float, args) -> list[dict]:
-    """Coverage rows of one scenario (null or planted) and the p-value rejection rates."""
-    started = time.perf_counter()
-    tables = pd.concat([readout(seed, signal, args) for seed in range(args.simulations)])
-    seconds = time.perf_counter() - started
+    """Coverage rows of one scenario (null or planted) and the p-value rejection rates. With
+    ``--raw PREFIX`` the simulations' tables are appended to PREFIX-<name>.csv as they finish (and
+    the truth written first to PREFIX-<name>-truth.csv), so ``--summarise`` can report a run cut short."""
     truth = pd.concat([readout(TRUTH_SEED_OFFSET + seed, signal, args, intervals=False)
                        for seed in range(args.truth_sweeps)])
+    if args.raw:
+        truth.to_csv(f"{args.raw}-{name}-truth.csv", index=False)
+    started, tables = time.perf_counter(), []
+    for seed in range(args.simulations):
+        tables.append(readout(seed, signal, args))
+        if args.raw:
+            tables[-1].to_csv(f"{args.raw}-{name}.csv", mode="a", header=seed == 0, index=False)
+    print(f"# {name}: {args.simulations} simulations in {time.perf_counter() - started:.0f} s", flush=True)
+    return summarise(name, signal, pd.concat(tables), truth)
+
+
+def summarise(name: str, signal: float, tables: pd.DataFrame, truth: pd.DataFrame) -> list[dict]:
+    """Coverage of the expected skill (mean ``value`` of the ``truth`` sweeps) and of the population
+    value, and the rejection rate of the comparisons' p-values at 0.05, from the simulations' ``tables``."""
     expected = truth.groupby(["predictor", "metric"])["value"].agg(["mean", "std", "count"])
     population = population_values(signal)
     results = []
     for (predictor, metric), rows in tables.groupby(["predictor", "metric"], sort=False):
+        p_values = rows["p_value"].dropna()
         rows = rows[np.isfinite(rows["ci_low"]) & np.isfinite(rows["ci_high"])]
         mean, spread, count = expected.loc[(predictor, metric)]
         targets = {"expected": mean}
@@ -99,15 +113,13 @@ def scenario(name: str, signal: float, args) -> list[dict]:
                             "coverage": covered / max(len(rows), 1), "wilson_low": low, "wilson_high": high,
                             "simulations": len(rows), "mean_width": float((rows["ci_high"] - rows["ci_low"]).mean()),
                             "rejection_rate": math.nan})
-        if predictor.endswith(" vs hyperparameters"):
-            p_values = tables[(tables["predictor"] == predictor) & (tables["metric"] == metric)]["p_value"].dropna()
+        if len(p_values):
             rejected = int((p_values <= 0.05).sum())
             low, high = wilson(rejected, len(p_values))
             results.append({"scenario": name, "predictor": predictor, "metric": metric, "truth": "p <= 0.05",
                             "true_value": math.nan, "truth_se": math.nan, "coverage": math.nan, "wilson_low": low,
                             "wilson_high": high, "simulations": len(p_values), "mean_width": math.nan,
-                            "rejection_rate": rejected / max(len(p_values), 1)})
-    print(f"# {name}: {args.simulations} simulations in {seconds:.0f} s", flush=True)
+                            "rejection_rate": rejected / len(p_values)})
     return results
 
 
@@ -123,12 +135,13 @@ def time_step(args) -> None:
     with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
         warnings.simplefilter("ignore", ReadoutWarning)
         for name, extra in (("stability_readout", {}), ("readout_comparison", {"failure_threshold": 1.0})):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             table = Path(folder) / f"{name}.csv"
             write_figure_table(name, sweep, table, options={**options, **extra})
             render_figure(name, sweep, [Path(folder) / f"{name}.png"], options={**options, **extra},
                           table_path=table if name == "readout_comparison" else None)
-            print(f"{name}: {time.perf_counter() - started:.1f} s (table + PNG)", flush=True)
+            print(f"{name}: {time.perf_counter() - started:.1f} s wall, {time.process_time() - cpu:.1f} s CPU "
+                  "(table + PNG)", flush=True)
 
 
 def main(argv=None) -> pd.DataFrame | None:
@@ -145,12 +158,19 @@ def main(argv=None) -> pd.DataFrame | None:
     parser.add_argument("--scenarios", nargs="+", default=["null", "planted"], choices=["null", "planted"])
     parser.add_argument("--time-step", action="store_true", help="time the workflow's readout step and stop")
     parser.add_argument("--csv", type=Path, help="also write the result table here")
+    parser.add_argument("--raw", help="append each simulation's table to RAW-<scenario>.csv as it finishes")
+    parser.add_argument("--summarise", action="store_true",
+                        help="only summarise the files of --raw (e.g. of a run cut short) and stop")
     args = parser.parse_args(argv)
     if args.time_step:
         time_step(args)
         return None
     signals = {"null": 0.0, "planted": args.signal}
-    rows = [row for name in args.scenarios for row in scenario(name, signals[name], args)]
+    if args.summarise:
+        rows = [row for name in args.scenarios for row in summarise(
+            name, signals[name], pd.read_csv(f"{args.raw}-{name}.csv"), pd.read_csv(f"{args.raw}-{name}-truth.csv"))]
+    else:
+        rows = [row for name in args.scenarios for row in scenario(name, signals[name], args)]
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
