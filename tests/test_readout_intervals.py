@@ -123,3 +123,22 @@ def test_too_few_runs_and_a_constant_target_give_true_notes():
     assert table["value"].isna().all()
     assert table["note"].str.len().gt(0).all(), table[["predictor", "metric", "note"]]
     assert table.query("metric != 'roc_auc'")["note"].str.contains("constant target").all()
+
+
+@pytest.mark.parametrize("kind", ["linear", "pca"])
+def test_the_numpy_models_predict_what_the_scikit_learn_pipelines_predict(kind):
+    from rnn_lyapunov.analysis.readout_models import estimator, fit_predict
+
+    rng = np.random.default_rng(1)
+    columns = 6 if kind == "linear" else 12
+    X = np.cumsum(rng.normal(size=(50, columns)), axis=1) * rng.uniform(0.1, 10, columns)
+    X[rng.random(X.shape) < 0.08] = np.nan                 # imputed: median + missing indicators
+    X[:, 1] = np.nan                                       # a column without values
+    X_test = np.cumsum(rng.normal(size=(12, columns)), axis=1)
+    X_test[0, 2] = np.nan
+    y = np.nan_to_num(X[:, 0]) * 0.2 + rng.normal(size=50)
+    for task, target, tolerance in (("regression", y, 1e-10), ("classification", (y > 0.5).astype(int), 2e-3)):
+        model = estimator(kind, task, target, columns, 0).fit(X, target)
+        expected = model.predict_proba(X_test)[:, 1] if task == "classification" else model.predict(X_test)
+        # lbfgs stops at a tolerance of 1e-4; the numpy Newton solver at the optimum.
+        np.testing.assert_allclose(fit_predict(X, target, X_test, task, kind, 0), expected, atol=tolerance)

@@ -195,9 +195,11 @@ def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "fina
     resampled fixed held-out predictions, covered about 80%. ``n_runs``: runs scored;
     ``n_failures``: failing runs among them (AUC rows); ``n_excluded``: runs left out (non-finite
     final loss, rho and R^2 rows); ``target_scale``: "linear" or "log10"; ``features``: the predictor
-    columns; ``note``: why a row is NaN. Too few runs (fewer than ``folds``, fewer than 2 of a
-    class for AUC) or a constant or missing predictor give NaN rows with a note and one
-    :class:`ReadoutWarning`, never an error. ``table.attrs`` holds the settings used.
+    columns; ``note``: why a row is NaN. Too few runs (fewer than ``folds`` or 3 for rho and R^2,
+    fewer than ``folds`` or 2 of a class for AUC), a constant final loss, or a constant or missing
+    predictor give NaN rows with a note and one :class:`ReadoutWarning`, never an error.
+    ``failure_threshold`` must be None or a finite number >= 0 (else :class:`InputError`).
+    ``table.attrs`` holds the settings used.
     """
     for name, value, low in (("early_epoch", early_epoch, 0), ("folds", folds, 2), ("repeats", repeats, 1),
                              ("n_bootstrap", n_bootstrap, 0), ("n_permutations", n_permutations, 0),

@@ -1,8 +1,10 @@
 """The readout's models and scores: held-out predictions from repeated k-fold cross-validation,
-scored with Spearman rho, R^2 or ROC AUC, with bootstrap resamples of the runs.
+scored with Spearman rho, R^2 or ROC AUC.
 
-Models, folds and metrics are scikit-learn's and scipy's; :mod:`rnn_lyapunov.analysis.readout`
-uses these for every predictor and task.
+The models are scikit-learn's pipelines (:func:`estimator`) written again in numpy
+(:func:`fit_predict`, the same numbers: the refitted bootstrap of
+:mod:`rnn_lyapunov.analysis.readout_intervals` fits thousands of them); folds and metrics are
+scikit-learn's and scipy's.
 """
 
 from __future__ import annotations
@@ -52,17 +54,6 @@ def scores(metric: str, y: np.ndarray, predicted: np.ndarray) -> np.ndarray:
             result[usable] = pearsonr(rankdata(y[:, usable], axis=0), rankdata(predicted[:, usable], axis=0),
                                       axis=0).statistic
     return result
-
-
-def bootstrap_scores(metric, y, predictions, samples, chunk=200) -> np.ndarray:
-    """The metric of the pooled held-out predictions for each resample of runs, (n_bootstrap,)."""
-    repeats, results = predictions.shape[0], []
-    for start in range(0, len(samples), chunk):
-        block = samples[start:start + chunk]                       # (b, runs)
-        pooled_y = np.tile(y[block], (1, repeats)).T               # (repeats * runs, b)
-        pooled = predictions[:, block].transpose(1, 0, 2).reshape(len(block), -1).T
-        results.append(scores(metric, pooled_y, pooled))
-    return np.concatenate(results) if results else np.empty(0)
 
 
 def estimator(kind: str, task: str, y_train: np.ndarray, n_columns: int, seed: int):
@@ -217,8 +208,3 @@ def cross_validated(X, y, task, kind, splits, repeats, seed) -> tuple[np.ndarray
         if spread > 0:
             standardised[index // folds, test] = (predicted - predicted.mean()) / spread
     return raw, standardised
-
-
-def percentile_interval(distribution: np.ndarray) -> tuple[float, float]:
-    finite = distribution[np.isfinite(distribution)]
-    return (math.nan, math.nan) if finite.size == 0 else tuple(np.percentile(finite, [2.5, 97.5]))
