@@ -152,7 +152,7 @@ def main(argv=None) -> pd.DataFrame | None:
     parser.add_argument("--signal", type=float, default=0.5)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--n-bootstrap", type=int, default=200)
+    parser.add_argument("--n-bootstrap", type=int, default=120)
     parser.add_argument("--n-permutations", type=int, default=99)
     parser.add_argument("--predictors", nargs="+", default=list(PREDICTORS))
     parser.add_argument("--scenarios", nargs="+", default=["null", "planted"], choices=["null", "planted"])

@@ -14,7 +14,7 @@ def _one_torch_thread():
 
 @pytest.fixture(autouse=True, scope="session")
 def _quick_readout_figure():
-    """readout_comparison cross-validates every predictor 10 times and refits it in 200 bootstrap
+    """readout_comparison cross-validates every predictor 10 times and refits it in 120 bootstrap
     resamples and 99 permutations; the figure tests check drawing, not precision
     (tests/test_readout.py and tests/test_readout_intervals.py check the statistics)."""
     from rnn_lyapunov.figures import readout_comparison

@@ -116,7 +116,7 @@ def _evaluate_task(task, mask, y, inputs, chosen, settings):
 
 def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "final_val_loss",
                      failure_threshold: float | None = None, folds: int = 5, repeats: int = 10,
-                     n_bootstrap: int = 200, n_permutations: int = 99, seed: int = 0, dataset: str | None = None,
+                     n_bootstrap: int = 120, n_permutations: int = 99, seed: int = 0, dataset: str | None = None,
                      predictors=None, log_target="auto", slope_range=None,
                      count_threshold: float = -3.0, grid_points: int = 20) -> pd.DataFrame:
     """Held-out skill of early-training predictors of the final loss and of failure, per predictor.

@@ -51,7 +51,7 @@ COMPARED_METRICS = {"spearman_rho": ("o", "rho"), "roc_auc": ("^", "AUC")}
 # Cross-validation repeats, refitted bootstrap resamples and permutations of the workflow's table
 # (evaluate_readout's defaults; benchmarks/bench_readout_coverage.py --time-step times them).
 REPEATS = 10
-N_BOOTSTRAP = 200
+N_BOOTSTRAP = 120
 N_PERMUTATIONS = 99
 
 
