@@ -14,14 +14,18 @@ def _one_torch_thread():
 
 @pytest.fixture(autouse=True, scope="session")
 def _quick_readout_figure():
-    """readout_comparison cross-validates every predictor 10 times with 1,000 bootstrap resamples;
-    the figure tests check drawing, not precision (tests/test_readout.py checks the statistics)."""
+    """readout_comparison cross-validates every predictor 10 times and refits it in 120 bootstrap
+    resamples and 99 permutations; the figure tests check drawing, not precision
+    (tests/test_readout.py and tests/test_readout_intervals.py check the statistics)."""
     from rnn_lyapunov.figures import readout_comparison
 
-    saved = readout_comparison.REPEATS, readout_comparison.N_BOOTSTRAP
-    readout_comparison.REPEATS, readout_comparison.N_BOOTSTRAP = 2, 100
+    names = ("REPEATS", "N_BOOTSTRAP", "N_PERMUTATIONS")
+    saved = [getattr(readout_comparison, name) for name in names]
+    for name, quick in zip(names, (2, 10, 4)):
+        setattr(readout_comparison, name, quick)
     yield
-    readout_comparison.REPEATS, readout_comparison.N_BOOTSTRAP = saved
+    for name, value in zip(names, saved):
+        setattr(readout_comparison, name, value)
 
 
 @pytest.fixture(autouse=True)

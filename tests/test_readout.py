@@ -12,7 +12,7 @@ from rnn_lyapunov.analysis import features
 from rnn_lyapunov.analysis.readout import ReadoutWarning, _scores, evaluate_readout
 from rnn_lyapunov.analysis.readout_inputs import _slope_arguments, final_values
 
-FAST = {"folds": 5, "repeats": 2, "n_bootstrap": 200, "seed": 0}
+FAST = {"folds": 5, "repeats": 2, "n_bootstrap": 40, "n_permutations": 39, "seed": 0}
 
 
 def make_sweep(seed, n_runs, final_loss, *, top=None, sizes=(8, 12), minimal=False):
@@ -104,7 +104,8 @@ def test_e_a_sweep_with_only_exponents_losses_and_hyperparameters_works():
     sweep, _ = make_sweep(5, 30, lambda largest, rng: np.exp(largest) + rng.normal(0, 0.05, largest.size),
                           minimal=True)
     assert set(sweep.variables) == {"lyapunov_exponents", "val_loss", "learning_rate", "dropout", "init_scale"}
-    table = evaluate_readout(sweep, early_epoch=0, failure_threshold=1.0, folds=3, repeats=1, n_bootstrap=50)
+    table = evaluate_readout(sweep, early_epoch=0, failure_threshold=1.0, folds=3, repeats=1, n_bootstrap=10,
+                             n_permutations=4)
     assert not table["predictor"].str.contains("train_loss").any()
     assert {"spectrum_slope", "n_above_threshold", "positive_sum", "spectrum_pca", "hyperparameters",
             "early_val_loss", "early_val_loss+spectrum_features vs early_val_loss"} <= set(table["predictor"])
@@ -115,7 +116,7 @@ def test_e_a_sweep_with_only_exponents_losses_and_hyperparameters_works():
 
 def test_f_too_few_runs_or_failures_give_nan_rows_and_a_message():
     sweep, _ = make_sweep(6, 4, lambda largest, rng: rng.uniform(1, 2, largest.size))
-    with pytest.warns(ReadoutWarning, match="fewer than folds=5"):
+    with pytest.warns(ReadoutWarning, match="only 4 runs .* need at least 5 .folds=5"):
         table = evaluate_readout(sweep, early_epoch=0, failure_threshold=1.5, **FAST)
     assert table["value"].isna().all() and table["note"].str.len().gt(0).all()
     sweep, largest = make_sweep(7, 20, lambda largest, rng: np.where(largest == largest.max(), 5.0, 1.0))

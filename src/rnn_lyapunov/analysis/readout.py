@@ -25,7 +25,9 @@ import xarray as xr
 from threadpoolctl import threadpool_limits
 
 from rnn_lyapunov.analysis import sweep_data
-from rnn_lyapunov.analysis.readout_models import bootstrap_scores, cross_validated, percentile_interval, scores
+from rnn_lyapunov.analysis.readout_intervals import (LEVEL, centred_interval, held_out_scores,
+                                                     permutation_p_values, refitted_bootstrap)
+from rnn_lyapunov.analysis.readout_models import cross_validated, scores
 from rnn_lyapunov.analysis.readout_models import scores as _scores  # noqa: F401  (its name before the split)
 from rnn_lyapunov.analysis.readout_inputs import (bootstrap_resamples, build_inputs, fold_splits,
                                                   too_few_runs, usable_columns)
@@ -36,6 +38,10 @@ COLUMNS = ("predictor", "family", "metric", "value", "ci_low", "ci_high", "n_run
            "n_excluded", "target_scale", "p_value", "fraction_folds_positive", "features", "note")
 
 
+#: Repeats of the cross-validation behind the permutation test's statistic (each permutation refits them).
+PERMUTATION_REPEATS = 1
+
+
 class ReadoutWarning(UserWarning):
     """Some rows of ``evaluate_readout`` are NaN (too few runs, a constant or missing predictor)."""
 
@@ -44,6 +50,7 @@ def _evaluate_task(task, mask, y, inputs, chosen, settings):
     """(rows, problem, unusable predictor names) of one task: "regression" (final loss) or
     "classification" (failure), over the runs in ``mask`` with targets ``y``."""
     folds, repeats, seed = settings["folds"], settings["repeats"], settings["seed"]
+    metrics = TASK_METRICS[task]
     problem = too_few_runs(task, y, folds, settings["failure_threshold"])
     splits = [] if problem else fold_splits(task, y, folds, repeats, seed)
     samples = bootstrap_resamples(task, y, settings["n_bootstrap"], seed)
@@ -52,39 +59,55 @@ def _evaluate_task(task, mask, y, inputs, chosen, settings):
     baselines = [name for name in chosen if inputs.sets[name][0] == "baseline"
                  and f"{name}+spectrum_features" in chosen]
     compared = set(baselines) | {f"{name}+spectrum_features" for name in baselines}
-    rows, results, unusable = [], {}, []
+    rows, results, fitted, unusable = [], {}, {}, []
     for name in chosen:
         family, columns, kind = inputs.sets[name]
-        X, note = (None, problem) if problem else usable_columns(inputs.table, columns, mask)
+        X, note, kept = (None, problem, []) if problem else usable_columns(inputs.table, columns, mask)
         if note and not problem:
             unusable.append(name)
-        predictions = None if X is None else cross_validated(X, y, task, kind, splits, repeats, seed)
-        for metric in TASK_METRICS[task]:
+        if X is not None:
+            predictions = cross_validated(X, y, task, kind, splits, repeats, seed)
+            values = held_out_scores(metrics, y, predictions)
+            resampled = refitted_bootstrap(X, y, task, kind, metrics, samples, folds, seed)
+            fitted[name] = (X, kept, predictions)
+        for metric in metrics:
             row = {"predictor": name, "family": family, "metric": metric, **common,
                    "features": ", ".join(columns), "note": note}
-            if predictions is not None:
-                scored = predictions[0] if metric == "r2" else predictions[1]
-                row["value"] = scores(metric, np.tile(y, repeats)[:, None], scored.reshape(-1, 1))[0]
-                distribution = bootstrap_scores(metric, y, scored, samples)
-                row["ci_low"], row["ci_high"] = percentile_interval(distribution)
+            if X is not None:
+                row["value"] = values[metric]
+                row["ci_low"], row["ci_high"] = centred_interval(values[metric], resampled[metric], metric)
+                if not np.isfinite(row["value"]):
+                    row["note"] = f"{metric} is undefined on these held-out predictions (constant predictions)"
                 by_fold = (np.array([scores(metric, y[test, None], predictions[0][index // folds, test, None])[0]
                                      for index, (_, test) in enumerate(splits)]) if name in compared else None)
-                results[name, metric] = (row["value"], distribution, by_fold)
+                results[name, metric] = (row["value"], resampled[metric], by_fold)
             rows.append(row)
     for baseline in baselines:
         combination = f"{baseline}+spectrum_features"
-        for metric in TASK_METRICS[task]:
+        tests = {}
+        if combination in fitted and baseline in fitted:
+            # The permutation statistic uses the first PERMUTATION_REPEATS repeats of the same folds.
+            first = splits[:folds * PERMUTATION_REPEATS]
+            baseline_scores = held_out_scores(metrics, y, tuple(
+                values[:PERMUTATION_REPEATS] for values in fitted[baseline][2]))
+            X_combined, kept, _ = fitted[combination]
+            spectrum = np.isin(kept, inputs.sets["spectrum_features"][1])
+            tests = permutation_p_values(X_combined, spectrum, y, task, metrics, first, PERMUTATION_REPEATS,
+                                         baseline_scores, settings["n_permutations"], seed)
+        for metric in metrics:
             row = {"predictor": f"{combination} vs {baseline}", "family": "comparison", "metric": metric,
                    **common, "features": ", ".join(inputs.sets[combination][1]), "note": ""}
             if (combination, metric) in results and (baseline, metric) in results:
                 (value_c, dist_c, folds_c), (value_b, dist_b, folds_b) = (
                     results[combination, metric], results[baseline, metric])
-                difference, by_fold = dist_c - dist_b, folds_c - folds_b
+                by_fold = folds_c - folds_b
                 row["value"] = value_c - value_b
-                row["ci_low"], row["ci_high"] = percentile_interval(difference)
-                finite, fold_finite = difference[np.isfinite(difference)], by_fold[np.isfinite(by_fold)]
-                row["p_value"] = float(np.mean(finite <= 0)) if finite.size else math.nan
+                row["ci_low"], row["ci_high"] = centred_interval(row["value"], dist_c - dist_b, "difference")
+                row["p_value"] = tests[metric][1]
+                fold_finite = by_fold[np.isfinite(by_fold)]
                 row["fraction_folds_positive"] = float(np.mean(fold_finite > 0)) if fold_finite.size else math.nan
+                if not np.isfinite(row["value"]):
+                    row["note"] = f"{metric} of {combination} or {baseline} is undefined"
             else:
                 row["note"] = problem or f"{combination} or {baseline} could not be evaluated"
             rows.append(row)
@@ -93,7 +116,7 @@ def _evaluate_task(task, mask, y, inputs, chosen, settings):
 
 def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "final_val_loss",
                      failure_threshold: float | None = None, folds: int = 5, repeats: int = 10,
-                     n_bootstrap: int = 1000, seed: int = 0, dataset: str | None = None,
+                     n_bootstrap: int = 120, n_permutations: int = 99, seed: int = 0, dataset: str | None = None,
                      predictors=None, log_target="auto", slope_range=None,
                      count_threshold: float = -3.0, grid_points: int = 20) -> pd.DataFrame:
     """Held-out skill of early-training predictors of the final loss and of failure, per predictor.
@@ -136,10 +159,13 @@ def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "fina
       log10 when the target is;
     * ``combination``: ``<baseline>+spectrum_features`` for each baseline;
     * ``comparison``: ``<baseline>+spectrum_features vs <baseline>``: ``value`` is the metric of the
-      combination minus that of the baseline, ``ci_low``/``ci_high`` its paired bootstrap interval
-      (same resampled runs), ``p_value`` the share of resamples where the difference is <= 0
-      (one-sided: small when the spectrum adds information), ``fraction_folds_positive`` the share
-      of the ``folds * repeats`` held-out folds where the combination scored higher.
+      combination minus that of the baseline, ``ci_low``/``ci_high`` its paired interval (the same
+      resampled runs, see below), ``p_value`` a one-sided permutation test that the spectrum adds
+      nothing: the spectrum feature columns are permuted together across runs and the combination
+      refitted ``n_permutations`` times on the same folds (the first ``PERMUTATION_REPEATS``
+      repeat), p = (1 + #{permuted difference >= observed}) / (1 + n_permutations), so its
+      smallest value is 1 / (1 + n_permutations); ``fraction_folds_positive`` the share of the
+      ``folds * repeats`` held-out folds where the combination scored higher.
 
     ``predictors``: names to evaluate (default all); comparisons need both of their names.
 
@@ -157,21 +183,36 @@ def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "fina
     AUC use each fold's predictions standardised within that fold (label-free; without it, pooling
     models fitted on different runs biases them towards failure, see
     ``readout_models.cross_validated``), R^2 the
-    raw predictions. ``ci_low``, ``ci_high``: 95% percentile interval over ``n_bootstrap``
-    resamples of runs (for AUC failing and other runs are resampled separately; a resampled run
-    brings all its held-out predictions; the models are not refitted, so the interval leaves out
-    the variation of the fits: in our simulations without signal, 40 runs, it held 0 about 80%
-    of the time, not 95%). ``n_runs``: runs scored;
+    raw predictions. ``ci_low``, ``ci_high``: a 95% interval (:data:`readout_intervals.LEVEL`)
+    for the expected held-out skill of this whole procedure on ``n_runs`` runs drawn like these,
+    from ``n_bootstrap`` resamples of runs in which the models are fitted again: each resample
+    reruns a ``folds``-fold cross-validation (one repeat) with every copy of a run in the same
+    fold (for AUC failing and other runs are resampled separately); the interval is ``value`` plus
+    the 2.5 and 97.5 percentiles of the resampled skills minus their median, clipped to the
+    metric's range (:func:`readout_intervals.centred_interval`). In simulations of 72-run sweeps
+    (``benchmarks/bench_readout_coverage.py``, docs/readout.md; about 60 sweeps per case, so
+    binomial intervals of +-5%) they covered that expected skill 100% (null) and 93-98% (planted
+    signal) of the time, conservatively wide under the null; the earlier intervals, which
+    resampled fixed held-out predictions, covered about 80%. ``n_runs``: runs scored;
     ``n_failures``: failing runs among them (AUC rows); ``n_excluded``: runs left out (non-finite
     final loss, rho and R^2 rows); ``target_scale``: "linear" or "log10"; ``features``: the predictor
-    columns; ``note``: why a row is NaN. Too few runs (fewer than ``folds``, fewer than 2 of a
-    class for AUC) or a constant or missing predictor give NaN rows with a note and one
-    :class:`ReadoutWarning`, never an error. ``table.attrs`` holds the settings used.
+    columns; ``note``: why a row is NaN. Too few runs (fewer than ``folds`` or 3 for rho and R^2,
+    fewer than ``folds`` or 2 of a class for AUC), a constant final loss, or a constant or missing
+    predictor give NaN rows with a note and one :class:`ReadoutWarning`, never an error.
+    ``failure_threshold`` must be None or a finite number >= 0 (else :class:`InputError`).
+    ``table.attrs`` holds the settings used.
     """
     for name, value, low in (("early_epoch", early_epoch, 0), ("folds", folds, 2), ("repeats", repeats, 1),
-                             ("n_bootstrap", n_bootstrap, 0), ("grid_points", grid_points, 2)):
+                             ("n_bootstrap", n_bootstrap, 0), ("n_permutations", n_permutations, 0),
+                             ("grid_points", grid_points, 2)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise InputError(f"evaluate_readout: {name} must be an integer >= {low}, got {value!r}.")
+    if failure_threshold is not None and (isinstance(failure_threshold, bool) or not isinstance(
+            failure_threshold, (int, float, np.integer, np.floating)) or not math.isfinite(failure_threshold)
+            or failure_threshold < 0):
+        raise InputError(f"evaluate_readout: failure_threshold must be None (only diverged runs fail) or a finite "
+                         f"number >= 0 in the loss's units (a final loss above it is a failure), got "
+                         f"{failure_threshold!r}.")
     if log_target not in ("auto", True, False):
         raise InputError(f"evaluate_readout: log_target must be 'auto', True or False, got {log_target!r}.")
     sweep_data.require_dataset(sweep)
@@ -195,7 +236,7 @@ def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "fina
     tasks = {"regression": (np.isfinite(inputs.target), inputs.target),
              "classification": (np.ones(len(inputs.runs), bool), inputs.failed.astype(int))}
     settings = {"folds": folds, "repeats": repeats, "n_bootstrap": n_bootstrap, "seed": seed,
-                "failure_threshold": failure_threshold}
+                "failure_threshold": failure_threshold, "n_permutations": n_permutations}
     rows, unusable = [], []
     # Tiny problems: BLAS threads and scikit-learn's per-call checks cost more than the fits.
     with threadpool_limits(limits=1), sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
@@ -211,6 +252,7 @@ def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "fina
                       ReadoutWarning, stacklevel=2)
     table = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
     table.attrs.update(early_epoch=early_epoch, failure_threshold=failure_threshold, folds=folds,
-                       repeats=repeats, n_bootstrap=n_bootstrap, seed=seed,
+                       repeats=repeats, n_bootstrap=n_bootstrap, n_permutations=n_permutations, seed=seed,
+                       interval_level=LEVEL,
                        slope_range=inputs.slope_description, count_threshold=count_threshold)
     return table

@@ -205,22 +205,28 @@ def build_inputs(sweep: xr.Dataset, *, early_epoch: int, target: str, failure_th
 
 
 def usable_columns(table: pd.DataFrame, columns: list[str], mask: np.ndarray):
-    """(X, note): the columns with at least two distinct finite values over the runs in ``mask``."""
+    """(X, note, kept): the columns with at least two distinct finite values over the runs in
+    ``mask`` (X: (runs, len(kept)), NaN where missing), why there are none, and their names."""
     if not columns:
-        return None, "no columns (e.g. no coordinate along 'run' varies)"
+        return None, "no columns (e.g. no coordinate along 'run' varies)", []
     block = table.loc[mask, columns].to_numpy(float, copy=True)
     block[~np.isfinite(block)] = np.nan
     keep = [np.unique(column[np.isfinite(column)]).size >= 2 for column in block.T]
     if not any(keep):
-        return None, f"constant or missing over these runs: {', '.join(columns)}"
-    return block[:, keep], ""
+        return None, f"constant or missing over these runs: {', '.join(columns)}", []
+    return block[:, keep], "", [name for name, kept in zip(columns, keep) if kept]
 
 
 def too_few_runs(task: str, y: np.ndarray, folds: int, threshold) -> str:
     """Why ``task`` ("regression" or "classification") cannot be cross-validated on ``y``, or ""."""
-    if task == "regression" and y.size < max(folds, 3):
-        return (f"only {y.size} runs with a finite final loss, fewer than folds={folds}: "
-                "no cross-validation; lower `folds` or add runs")
+    needed = max(folds, 3)  # Spearman rho needs 3 held-out pairs, a k-fold split k runs
+    if task == "regression" and y.size < needed:
+        return (f"only {y.size} runs with a finite final loss; the loss metrics need at least {needed} "
+                f"(folds={folds}, and 3 for Spearman rho): no cross-validation; add runs"
+                + (" or lower `folds`" if folds > 3 else ""))
+    if task == "regression" and np.ptp(y) == 0:
+        return (f"the final loss is the same ({y[0]:g} on the target scale) for all {y.size} runs with a finite one: "
+                "rho and R^2 are undefined for a constant target")
     if task == "classification":
         counts = np.bincount(y.astype(int), minlength=2)
         if y.size < folds or counts.min() < 2:

@@ -26,14 +26,14 @@ a, Spearman's rho between the predicted and the final validation loss; b, R^2 of
 hyperparameters, the early losses), blue circles single spectrum features, dark diamonds the
 whole spectrum, purple triangles a baseline plus the spectrum features. d, what the spectrum adds
 to each baseline: the paired difference (baseline + spectrum minus baseline) of rho and AUC.
-Bars are 95% bootstrap intervals over runs; the models are not refitted per resample, so they are
-somewhat too narrow (in simulations without signal they held the true value ~80% of the time).
-The numbers are in ``readout_comparison.csv``.
+Bars are 95% intervals of the expected held-out skill from a bootstrap over runs that refits the
+models in every resample (their coverage: docs/readout.md); the p-values of d (in the CSV) come from
+refitting with the spectrum features permuted across runs. The numbers are in ``readout_comparison.csv``.
 """
 TABLE_CAPTION = """
 **Held-out readout table.** One row per (predictor, metric) from ``evaluate_readout``: ``value``
 and its 95% bootstrap interval ``ci_low``-``ci_high``, ``n_runs`` scored, ``n_failures``,
-``n_excluded`` (diverged runs left out of rho and R^2), ``p_value`` and
+``n_excluded`` (diverged runs left out of rho and R^2), ``p_value`` (permutation test) and
 ``fraction_folds_positive`` for the comparisons; ``note`` says why a row is NaN.
 """
 # How each family of predictors is drawn: baselines must stand apart from the spectrum.
@@ -48,24 +48,27 @@ METRIC_PANELS = (("spearman_rho", "Spearman rho (held out)", 0.0),
                  ("r2", "R^2 (held out)", 0.0),
                  ("roc_auc", "ROC AUC for failure (held out)", 0.5))
 COMPARED_METRICS = {"spearman_rho": ("o", "rho"), "roc_auc": ("^", "AUC")}
-# Cross-validation repeats and bootstrap resamples of the workflow's table (evaluate_readout's defaults).
+# Cross-validation repeats, refitted bootstrap resamples and permutations of the workflow's table
+# (evaluate_readout's defaults; benchmarks/bench_readout_coverage.py --time-step times them).
 REPEATS = 10
-N_BOOTSTRAP = 1000
+N_BOOTSTRAP = 120
+N_PERMUTATIONS = 99
 
 
 def readout_table(sweep: xr.Dataset, *, early_epoch: int = 0, failure_threshold: float | None = None,
                   dataset: str | None = None, repeats: int | None = None, n_bootstrap: int | None = None,
-                  seed: int = 0) -> pd.DataFrame:
+                  n_permutations: int | None = None, seed: int = 0) -> pd.DataFrame:
     """:func:`~rnn_lyapunov.analysis.readout.evaluate_readout` of the sweep, NaN rows kept.
 
     A :class:`ReadoutWarning` (too few runs or failures, a constant predictor) is left to the
-    caller: the NaN rows and their ``note`` say the same in the table. ``repeats`` and
-    ``n_bootstrap`` default to :data:`REPEATS` and :data:`N_BOOTSTRAP`.
+    caller: the NaN rows and their ``note`` say the same in the table. ``repeats``, ``n_bootstrap``
+    and ``n_permutations`` default to :data:`REPEATS`, :data:`N_BOOTSTRAP` and :data:`N_PERMUTATIONS`.
     """
     sweep_data.require_variables(sweep, REQUIRED, "readout_comparison")
     return evaluate_readout(sweep, early_epoch=early_epoch, failure_threshold=failure_threshold, dataset=dataset,
                             repeats=REPEATS if repeats is None else repeats,
-                            n_bootstrap=N_BOOTSTRAP if n_bootstrap is None else n_bootstrap, seed=seed)
+                            n_bootstrap=N_BOOTSTRAP if n_bootstrap is None else n_bootstrap,
+                            n_permutations=N_PERMUTATIONS if n_permutations is None else n_permutations, seed=seed)
 
 
 def _predictor_order(table: pd.DataFrame) -> list[str]:

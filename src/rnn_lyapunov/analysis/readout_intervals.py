@@ -1,0 +1,110 @@
+"""Intervals and p-values of :func:`rnn_lyapunov.analysis.readout.evaluate_readout` that account
+for the fitting: the cross-validation is rerun inside each bootstrap resample of runs, and what the
+spectrum adds to a baseline is tested against refits with the spectrum features permuted.
+
+Why refit: resampling fixed held-out predictions leaves out how much the fitted models themselves
+vary with the training runs, and such intervals covered the expected held-out skill about 80% of
+the time for a nominal 95% (benchmarks/bench_readout_coverage.py, docs/readout.md).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from rnn_lyapunov.analysis.readout_models import cross_validated, scores
+
+#: Nominal coverage of every interval of the readout (two-sided, equal tails).
+LEVEL = 0.95
+#: The range each metric can take: intervals are clipped to it.
+METRIC_BOUNDS = {"spearman_rho": (-1.0, 1.0), "r2": (-math.inf, 1.0), "roc_auc": (0.0, 1.0)}
+
+
+def group_folds(task: str, y: np.ndarray, groups: np.ndarray, folds: int, rng: np.random.Generator):
+    """(train, test) index pairs over a resample whose rows are copies of runs ``groups`` (n,):
+    every copy of a run falls in the same fold, so no run is both fitted and scored in one fold.
+    The distinct runs are dealt into ``folds`` folds at random (for "classification" each class in
+    turn, so every fold holds its share of failures). None when fewer distinct runs than folds."""
+    distinct, first = np.unique(groups, return_index=True)
+    if distinct.size < folds:
+        return None
+    labels = y[first] if task == "classification" else np.zeros(distinct.size)
+    assignment, dealt = np.empty(distinct.size, int), int(rng.integers(folds))
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        assignment[members] = (dealt + np.arange(members.size)) % folds
+        dealt += members.size
+    fold_of_row = assignment[np.searchsorted(distinct, groups)]
+    return [(np.flatnonzero(fold_of_row != fold), np.flatnonzero(fold_of_row == fold)) for fold in range(folds)]
+
+
+def held_out_scores(metrics, y, predictions) -> dict:
+    """metric -> its value on held-out ``predictions`` = (raw, standardised), each (repeats, runs),
+    pooled over repeats (R^2 on the raw predictions, rho and AUC on the standardised ones)."""
+    repeats = predictions[0].shape[0]
+    pooled_y = np.tile(y, repeats)[:, None]
+    return {metric: scores(metric, pooled_y, (predictions[0] if metric == "r2" else predictions[1]).reshape(-1, 1))[0]
+            for metric in metrics}
+
+
+def refitted_bootstrap(X, y, task, kind, metrics, samples, folds, seed) -> dict:
+    """metric -> (n_bootstrap,) held-out score of the whole procedure rerun on each resample.
+
+    ``samples`` (n_bootstrap, runs): indices of runs drawn with replacement (the same for every
+    predictor, so differences are paired). In each resample the models are fitted again in a
+    ``folds``-fold cross-validation (one repeat) over the resampled rows, grouped by run
+    (:func:`group_folds`). NaN where a resample has fewer distinct runs than folds."""
+    rng = np.random.default_rng([seed, 1])
+    result = {metric: np.full(len(samples), np.nan) for metric in metrics}
+    for index, sample in enumerate(samples):
+        splits = group_folds(task, y[sample], sample, folds, rng)
+        if splits is None:
+            continue
+        predictions = cross_validated(X[sample], y[sample], task, kind, splits, 1, seed)
+        for metric, value in held_out_scores(metrics, y[sample], predictions).items():
+            result[metric][index] = value
+    return result
+
+
+def centred_interval(value: float, distribution: np.ndarray, metric: str, level: float = LEVEL):
+    """(low, high): ``value`` plus the ``level`` equal-tailed percentile interval of the bootstrap
+    ``distribution`` minus its median, clipped to the metric's range; (NaN, NaN) when undefined.
+
+    Centred on the estimate, not on the resamples: a resample holds about 63% distinct runs, so the
+    refitted models are weaker there and the resamples' skill sits below the estimate's; their
+    spread, not their location, is what they tell."""
+    finite = distribution[np.isfinite(distribution)]
+    if finite.size < 2 or not np.isfinite(value):
+        return math.nan, math.nan
+    tail = 50.0 * (1.0 - level)
+    low, high = np.percentile(finite - np.median(finite), [tail, 100.0 - tail])
+    lower, upper = METRIC_BOUNDS.get(metric, (-math.inf, math.inf))
+    return float(np.clip(value + low, lower, upper)), float(np.clip(value + high, lower, upper))
+
+
+def permutation_p_values(X_combined, spectrum_columns, y, task, metrics, splits, repeats, baseline_scores,
+                         n_permutations, seed) -> dict:
+    """metric -> (observed difference, one-sided p-value) of "baseline + spectrum beats the baseline".
+
+    The statistic is the held-out metric of the combined model minus ``baseline_scores[metric]``
+    (the baseline's, :func:`held_out_scores` over the same ``splits``, ``repeats`` repeats). Its
+    null distribution: the spectrum columns (``spectrum_columns``, a boolean mask over the columns
+    of ``X_combined``) permuted together across runs, which keeps the baseline columns and the
+    target as they are and breaks any link of the spectrum with either, then the combined model
+    refitted on the same splits. p = (1 + #{null >= observed}) / (1 + n_permutations), a valid
+    p-value when the spectrum rows are exchangeable under the null; a NaN null counts as >=."""
+    def differences(X):
+        combined = held_out_scores(metrics, y, cross_validated(X, y, task, "linear", splits, repeats, seed))
+        return {metric: combined[metric] - baseline_scores[metric] for metric in metrics}
+
+    observed = differences(X_combined)
+    rng = np.random.default_rng([seed, 2])
+    exceed = dict.fromkeys(metrics, 0)
+    for _ in range(n_permutations):
+        shuffled = X_combined.copy()
+        shuffled[:, spectrum_columns] = X_combined[rng.permutation(len(y))][:, spectrum_columns]
+        for metric, null in differences(shuffled).items():
+            exceed[metric] += not null < observed[metric] - 1e-12
+    return {metric: (observed[metric], (1 + exceed[metric]) / (1 + n_permutations)
+                     if n_permutations and np.isfinite(observed[metric]) else math.nan) for metric in metrics}
