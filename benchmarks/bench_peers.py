@@ -438,9 +438,6 @@ def main(argv=None) -> list[dict]:
                         help="comma-separated peers to run (default: every installed one of lyapax, clvlib, lyapynov)")
     arguments = parser.parse_args(argv)
     torch.set_num_threads(THREADS)
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
     workloads = QUICK if arguments.quick else FULL
     if arguments.only:
         workloads = [workload for workload in workloads if arguments.only in workload.name]
@@ -453,13 +450,19 @@ def main(argv=None) -> list[dict]:
             parser.error(f"--peers {', '.join(missing)}: not installed (installed: {', '.join(peers) or 'none'}; "
                          "pip install -e .[bench])")
         peers = asked
+    jax_version = "not used"
+    if "lyapax" in peers:  # the JAX peer only: clvlib and lyapynov run without JAX
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        jax_version = jax.__version__
     rows = []
     for workload in workloads:
         rows.append(compare(workload, batch=batch, steps=steps, rounds=rounds,
                             slow_trajectories=min(arguments.slow_trajectories, batch), peers=peers))
         print(markdown(rows[-1:], peers).splitlines()[-1], flush=True)  # each row as soon as it is measured
     print(f"\n{steps} steps, batch {batch}, {rounds} interleaved rounds, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads), JAX {jax.__version__}, XLA_FLAGS={os.environ['XLA_FLAGS']!r}\n")
+          f"({torch.get_num_threads()} threads), JAX {jax_version}, XLA_FLAGS={os.environ['XLA_FLAGS']!r}\n")
     print(markdown(rows, peers))
     return rows
 

@@ -163,18 +163,6 @@ def test_vectorised_metrics_match_scipy_and_sklearn_with_ties():
     np.testing.assert_allclose(_scores("roc_auc", failed, predicted), expected)
 
 
-def test_readout_intervals_are_the_central_95_percent_of_the_resamples():
-    """The percentile interval at 2.5 % and 97.5 %: on the resamples 0, 1, ..., 1000 (whose p-th
-    percentile is 10 p exactly) it is (25, 975); resamples that are not finite are left out."""
-    from rnn_lyapunov.analysis.readout import _interval
-
-    resamples = np.arange(1001.0)
-    assert _interval(resamples) == (25.0, 975.0)
-    shuffled = np.random.default_rng(0).permutation(np.r_[resamples, np.nan, np.inf, -np.inf])
-    assert _interval(shuffled) == (25.0, 975.0)
-    assert all(math.isnan(bound) for bound in _interval(np.array([np.nan, np.inf])))
-
-
 def test_too_few_runs_for_failure_names_the_classes_not_the_regression():
     """Two runs, one failing, five folds: the failure task reports its class counts (1 and 1), not the
     final-loss task's run count; with enough of each class and runs it reports nothing."""
