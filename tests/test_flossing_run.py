@@ -143,3 +143,15 @@ def test_a_nan_flossing_update_stops_the_run_at_its_last_good_checkpoint(tmp_pat
     assert "episode 1 (after epoch 1)" in message and "flossing.learning_rate" in message
     assert load_checkpoint(tmp_path / "run", validate_run_config(CONFIG))["epoch"] == 0
     assert not (tmp_path / "run.nc").exists()
+
+
+def test_flossed_and_plain_runs_combine_into_one_sweep(flossed, tmp_path):
+    from rnn_lyapunov.io.sweep_file import combine_runs
+
+    plain = {k: v for k, v in CONFIG.items() if k != "flossing"}
+    runs = [flossed[0],
+            train_run({**plain, "run_id": "plain", "epochs": 1}, tmp_path / "plain", tmp_path / "plain.nc"),
+            train_run({**_with(every_epochs=0), "run_id": "before", "epochs": 1}, tmp_path / "b", tmp_path / "b.nc")]
+    sweep = combine_runs(runs)
+    episodes = sweep["flossing_epoch"].sel(run=["flossed", "plain", "before"]).values
+    np.testing.assert_array_equal(episodes, [[0, 1, 2], [np.nan] * 3, [0, np.nan, np.nan]])

@@ -101,13 +101,22 @@ def flossing_variables(history: Sequence[Mapping], n_exponents: int) -> dict:
     nats per step), ``loss_mean``/``loss_last`` ((nats per step)^2). Exponents stay in nats per
     step whatever ``spectrum.units`` says: they are the flossing objective's own units.
     """
-    import xarray as xr
-
     count = len(history)
     exponents = {key: np.array([np.asarray(item[key], dtype=float) for item in history]).reshape(count, n_exponents)
                  for key in ("before", "after")}
     dims = (FLOSSING_EPISODE, "flossing_exponent")
     per_step = "nats per time step"
+    # Indexed dims: runs with different episode counts then combine into a sweep, padded with NaN.
+    coordinates = {FLOSSING_EPISODE: (FLOSSING_EPISODE, np.arange(count), {"long_name": "flossing episode (0: first)"}),
+                   "flossing_exponent": ("flossing_exponent", np.arange(1, n_exponents + 1),
+                                         {"long_name": "index of the flossed exponent (1: largest)"})}
+    return {name: variable.assign_coords({key: value for key, value in coordinates.items() if key in variable.dims})
+            for name, variable in _flossing_arrays(history, exponents, dims, per_step).items()}
+
+
+def _flossing_arrays(history, exponents, dims, per_step) -> dict:
+    import xarray as xr
+
     return {
         "flossing_epoch": xr.DataArray([int(item["epoch"]) for item in history], dims=FLOSSING_EPISODE, attrs={
             "units": "1", "long_name": "epoch the flossing episode followed (0: before training)"}),
