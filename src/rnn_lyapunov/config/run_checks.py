@@ -4,9 +4,10 @@
 (``snakemake -n``), ``rnn-lyapunov train``, a search's trials and ``train_run`` itself refuse the
 same configs with the same messages: an architecture's own options, ``spectrum.n_exponents`` above
 the spectrum's dimension, ``init: uniform`` without ``init_scale``, and a run too large for this
-machine's memory, estimated before anything is allocated. The recurrent core is built on PyTorch's
-``meta`` device for this: its parameters have shapes but no storage, so the check is exact for
-options and sizes and costs no memory.
+machine's memory, estimated before anything is allocated, and a ``flossing`` section the
+Flosser would refuse (a NaN target, too many exponents, sequences no longer than their warm-up).
+The recurrent core is built on PyTorch's ``meta`` device for this: its parameters have shapes but
+no storage, so the check is exact for options and sizes and costs no memory.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ def check_runnable(config: dict, memory_limit: int | None = None, *, gpu_request
             f"config key spectrum.n_exponents = {n_exponents} is more than the spectrum has: the "
             f"{config['architecture']} core with hidden_size {config['hidden_size']} and num_layers "
             f"{config['num_layers']} has {dimension} exponents; allowed: 1 to {dimension}, or null for all.")
+    check_flossing(config["flossing"], dimension, config["architecture"])
     frame = spectrum["trajectories"] * dimension * (n_exponents or dimension) * 8 * FRAME_COPIES
     if limit is not None and frame > limit:
         raise InputError(
@@ -176,3 +178,29 @@ def _prepared_options(config: dict) -> dict | None:
         return dict(description["metadata"]["options"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def flossing_enabled(flossing: dict) -> bool:
+    """Whether a filled ``flossing`` section makes any update (before or during training)."""
+    return flossing["before_training"] > 0 or (flossing["every_epochs"] > 0 and flossing["updates_per_episode"] > 0)
+
+
+def check_flossing(flossing: dict, dimension: int, architecture: str) -> None:
+    """Refuse a ``flossing`` section the Flosser would refuse mid-run; ``dimension``: the tangent
+    dimension of the core (the number of exponents it has)."""
+    import math
+
+    n_exponents, target = flossing["n_exponents"], flossing["target"]
+    values = target if isinstance(target, list) else [target]
+    if not all(math.isfinite(value) for value in values):
+        raise InputError(f"config key flossing.target = {target!r} is not finite; allowed: a finite number of nats "
+                         "per step (e.g. 0.0), or a list of flossing.n_exponents finite numbers.")
+    if n_exponents > dimension:
+        raise InputError(f"config key flossing.n_exponents = {n_exponents} is more than the {architecture} core has: "
+                         f"its tangent dimension is {dimension}; allowed: 1 to {dimension}.")
+    if isinstance(target, list) and len(target) not in (1, n_exponents):
+        raise InputError(f"config key flossing.target lists {len(target)} exponents but flossing.n_exponents = "
+                         f"{n_exponents}; allowed: one number, or a list of {n_exponents} numbers.")
+    if flossing["steps"] <= flossing["warmup_steps"]:
+        raise InputError(f"config key flossing.steps = {flossing['steps']} is not longer than flossing.warmup_steps = "
+                         f"{flossing['warmup_steps']}; allowed: steps > warmup_steps (no step would be averaged).")

@@ -19,6 +19,7 @@ from rnn_lyapunov.config.settings import SECTIONS, SETTINGS, describe_allowed
 WORKFLOW_FILLS = ("run_id", "data_dir", "dataset_options", "plugin_paths")
 SAMPLE_SCALES = ("linear", "log")
 OPTION_AXIS_PATTERN = r"^architecture_options\.[A-Za-z_][A-Za-z0-9_]*$"
+DATASET_AXIS_PATTERN = r"^dataset_options\.[A-Za-z_][A-Za-z0-9_]*$"
 
 
 def _setting_schema(setting, *, with_help: bool = True) -> dict:
@@ -57,7 +58,9 @@ def workflow_schema() -> dict:
                              "scale": {"enum": list(SAMPLE_SCALES), "default": "linear"},
                              "seed": {"type": "integer", "minimum": 0, "default": 0}}}
     numeric = [s.key for s in sweepable if "number" in str(s.schema.get("type"))]
-    options = {OPTION_AXIS_PATTERN: {"type": "array", "minItems": 1, "description": "values of a plugin option"}}
+    options = {OPTION_AXIS_PATTERN: {"type": "array", "minItems": 1, "description": "values of a plugin option"},
+               DATASET_AXIS_PATTERN: {"type": "array", "minItems": 1,
+                                      "description": "values of a dataset option (each run then builds its data)"}}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "description": ("Configuration of the rnn-lyapunov workflow, generated from rnn_lyapunov.config.settings "

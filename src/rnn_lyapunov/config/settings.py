@@ -61,7 +61,8 @@ class Setting:
     @property
     def flag(self) -> str:
         """The command-line flag: ``--warmup-steps``; ``--spectrum-epochs`` where the bare name is taken."""
-        clash = self.section is not None and self.name in _TOP_LEVEL_NAMES
+        # flossing's flags always carry the section: its names repeat the training's and spectrum's.
+        clash = self.section is not None and (self.name in _TOP_LEVEL_NAMES or self.section == "flossing")
         return "--" + (f"{self.section}_{self.name}" if clash else self.name).replace("_", "-")
 
 
@@ -157,9 +158,32 @@ SETTINGS: tuple[Setting, ...] = (
             sweepable=False),
     Setting("spectrum.clv_vectors", {"type": "integer", "minimum": 2}, 4,
             "leading CLVs computed when spectrum.clv_angles is on (at most the state size)", sweepable=False),
+    # Gradient flossing (Engelken 2023; docs/flossing.md): off unless before_training or every_epochs
+    # and updates_per_episode are set. Exponents in nats per step, whatever spectrum.units says.
+    Setting("flossing.n_exponents", _POSITIVE_INT, 1, "how many leading exponents flossing pushes toward the target",
+            run_id_label="fk"),
+    Setting("flossing.target", {"anyOf": [{"type": "number"}, {"type": "array", "minItems": 1,
+                                                                "items": {"type": "number"}}],
+                                "description": "a finite number or a list of flossing.n_exponents finite numbers"},
+            0.0, "target exponent(s), nats per step (0: the edge of chaos)", run_id_label="ft"),
+    Setting("flossing.steps", _POSITIVE_INT, 55, "steps of each flossing sequence (cut from training inputs)",
+            run_id_label="fT"),
+    Setting("flossing.warmup_steps", {"type": "integer", "minimum": 0}, 0,
+            "steps of each flossing sequence before its exponents are averaged (< flossing.steps)", run_id_label="fw"),
+    Setting("flossing.batch_size", _POSITIVE_INT, 1, "flossing sequences per update", run_id_label="fb"),
+    Setting("flossing.optimizer", {"enum": ["adam", "sgd"]}, "adam", "the flossing optimizer (its own state)",
+            run_id_label="fo"),
+    Setting("flossing.learning_rate", {"type": "number", "exclusiveMinimum": 0}, 1e-2, "flossing learning rate",
+            run_id_label="flr"),
+    Setting("flossing.before_training", {"type": "integer", "minimum": 0}, 0,
+            "flossing updates before the first epoch (after the epoch-0 spectrum); 0: none", run_id_label="fpre"),
+    Setting("flossing.every_epochs", {"type": "integer", "minimum": 0}, 0,
+            "a flossing episode after every E-th epoch (not the last); 0: none during training", run_id_label="fe"),
+    Setting("flossing.updates_per_episode", {"type": "integer", "minimum": 0}, 0,
+            "flossing updates per episode during training; 0: none", run_id_label="fu"),
 )
 
-SECTIONS = ("spectrum",)
+SECTIONS = ("spectrum", "flossing")
 _TOP_LEVEL_NAMES = {setting.name for setting in SETTINGS if setting.section is None}
 BY_KEY: dict[str, Setting] = {setting.key: setting for setting in SETTINGS}
 BY_ENGINE_ARGUMENT: dict[str, Setting] = {s.engine_argument: s for s in SETTINGS if s.engine_argument}

@@ -32,6 +32,7 @@ from rnn_lyapunov.errors import InputError
 SAMPLE_DIGITS = 6
 _RUN_ID_CHARACTERS = re.compile(r"^[A-Za-z0-9_.+=-]+$")
 _OPTION_AXIS = "architecture_options."
+_DATASET_AXIS = "dataset_options."
 
 
 def _format(value) -> str:
@@ -48,12 +49,12 @@ def _format(value) -> str:
 
 
 def _check_axis_key(key: str, where: str) -> None:
-    if key.startswith(_OPTION_AXIS) and len(key) > len(_OPTION_AXIS):
+    if any(key.startswith(prefix) and len(key) > len(prefix) for prefix in (_OPTION_AXIS, _DATASET_AXIS)):
         return
     if key not in BY_KEY or not BY_KEY[key].sweepable:
         allowed = ", ".join(s.key for s in SETTINGS if s.sweepable)
         raise InputError(f"config key {where}.{key} is not a sweep axis; allowed: {allowed}, "
-                         f"or {_OPTION_AXIS}NAME for a plugin option.")
+                         f"{_OPTION_AXIS}NAME for a plugin option, or {_DATASET_AXIS}NAME for a dataset option.")
 
 
 def _sampled(key: str, spec: dict) -> list[float]:
@@ -109,7 +110,8 @@ def run_id(values: dict, varying: list[str]) -> str:
     parts = []
     for key in varying:
         setting = BY_KEY.get(key)
-        label = f"{key.removeprefix(_OPTION_AXIS)}=" if setting is None or setting.run_id_label is None \
+        name = key.removeprefix(_OPTION_AXIS).removeprefix(_DATASET_AXIS)
+        label = f"{name}=" if setting is None or setting.run_id_label is None \
             else setting.run_id_label
         parts.append(f"{label}{_format(values[key])}")
     identifier = "-".join(parts)
@@ -149,11 +151,18 @@ def expand_sweep(config: dict, *, results_dir: str | os.PathLike = "results") ->
     for point in points:
         run = dict(shared, spectrum=copy.deepcopy(config.get("spectrum") or {}),
                    plugin_paths=list(config.get("plugin_paths") or []))
+        if config.get("flossing"):  # absent, the run configs (and the jobs' params) are those of before
+            run["flossing"] = copy.deepcopy(config["flossing"])
         for key, value in point.items():
-            set_path(run, key, value)
+            if not key.startswith(_DATASET_AXIS):
+                set_path(run, key, value)
         run.setdefault("dataset", BY_KEY["dataset"].default)
         run["dataset_options"] = dict((config.get("datasets") or {}).get(run["dataset"], {}).get("options", {}))
-        run["data_dir"] = str(Path(results_dir) / "data" / run["dataset"])
+        swept = {key.removeprefix(_DATASET_AXIS): value for key, value in point.items()
+                 if key.startswith(_DATASET_AXIS)}
+        run["dataset_options"].update(swept)
+        # Data with swept options differ from the prepared ones: each run builds its own from its seed.
+        run["data_dir"] = None if swept else str(Path(results_dir) / "data" / run["dataset"])
         run["run_id"] = run_id({**run, **point}, varying)
         if run["run_id"] in seen:
             raise InputError(f"the sweep gives two runs the same id {run['run_id']!r} ({seen[run['run_id']]} and "
@@ -181,3 +190,10 @@ def check_available(runs: list[dict], config: dict) -> None:
             get_dataset_builder(name).check_options((config.get("datasets") or {}).get(name, {}).get("options", {}))
         except InputError as error:
             raise InputError(f"config key 'datasets.{name}.options': {error}") from None
+    for run in runs:
+        if run["data_dir"] is None:  # a swept dataset option (sweep axis dataset_options.NAME)
+            try:
+                get_dataset_builder(run["dataset"]).resolve_options(run["dataset_options"])
+            except InputError as error:
+                raise InputError(f"run {run['run_id']}: swept dataset options {run['dataset_options']}: "
+                                 f"{error}") from None

@@ -104,3 +104,48 @@ def run_dataset(spectra: Mapping[int, Spectrum | None], metrics: Mapping[str, Se
     dataset.attrs = {name: attribute_value(value) for name, value in (attributes or {}).items()}
     dataset.attrs["running_estimate_epoch"] = running_epoch
     return dataset
+
+
+FLOSSING_EPISODE = "flossing_episode"
+
+
+def flossing_variables(history: Sequence[Mapping], n_exponents: int) -> dict:
+    """The flossing episodes of a run as variables along ``flossing_episode`` (docs/design.md).
+
+    ``history``: one dict per episode with ``epoch`` (the epoch it followed; 0 = before training),
+    ``updates``, ``before``/``after`` ((n_exponents,) mean exponents on the run's evaluation windows,
+    nats per step), ``loss_mean``/``loss_last`` ((nats per step)^2). Exponents stay in nats per
+    step whatever ``spectrum.units`` says: they are the flossing objective's own units.
+    """
+    count = len(history)
+    exponents = {key: np.array([np.asarray(item[key], dtype=float) for item in history]).reshape(count, n_exponents)
+                 for key in ("before", "after")}
+    dims = (FLOSSING_EPISODE, "flossing_exponent")
+    per_step = "nats per time step"
+    # Indexed dims: runs with different episode counts then combine into a sweep, padded with NaN.
+    coordinates = {FLOSSING_EPISODE: (FLOSSING_EPISODE, np.arange(count), {"long_name": "flossing episode (0: first)"}),
+                   "flossing_exponent": ("flossing_exponent", np.arange(1, n_exponents + 1),
+                                         {"long_name": "index of the flossed exponent (1: largest)"})}
+    return {name: variable.assign_coords({key: value for key, value in coordinates.items() if key in variable.dims})
+            for name, variable in _flossing_arrays(history, exponents, dims, per_step).items()}
+
+
+def _flossing_arrays(history, exponents, dims, per_step) -> dict:
+    import xarray as xr
+
+    return {
+        "flossing_epoch": xr.DataArray([int(item["epoch"]) for item in history], dims=FLOSSING_EPISODE, attrs={
+            "units": "1", "long_name": "epoch the flossing episode followed (0: before training)"}),
+        "flossing_updates": xr.DataArray([int(item["updates"]) for item in history], dims=FLOSSING_EPISODE,
+                                         attrs={"units": "1", "long_name": "flossing updates in the episode"}),
+        "flossing_exponents_before": xr.DataArray(exponents["before"], dims=dims, attrs={
+            "units": per_step, "long_name": "leading exponents before the episode, mean over the evaluation windows"}),
+        "flossing_exponents_after": xr.DataArray(exponents["after"], dims=dims, attrs={
+            "units": per_step, "long_name": "leading exponents after the episode, mean over the evaluation windows"}),
+        "flossing_loss": xr.DataArray([float(item["loss_mean"]) for item in history], dims=FLOSSING_EPISODE, attrs={
+            "units": "(nats per time step)^2", "long_name": "flossing loss mean (lambda - target)^2, mean over the "
+                                                            "episode's updates"}),
+        "flossing_loss_last": xr.DataArray([float(item["loss_last"]) for item in history], dims=FLOSSING_EPISODE,
+                                           attrs={"units": "(nats per time step)^2",
+                                                  "long_name": "flossing loss of the episode's last update"}),
+    }

@@ -26,6 +26,8 @@ from rnn_lyapunov.config.run_config import load_run_config, validate_run_config
 from rnn_lyapunov.datasets.tasks import TASKS
 from rnn_lyapunov.errors import InputError
 from rnn_lyapunov.training.clv_angles import check_clv_settings, compute_clv_angles
+from rnn_lyapunov.training.flossing_run import run_flossing
+from rnn_lyapunov.training.run_record import run_record
 from rnn_lyapunov.training.spectra import compute_spectrum, spectrum_inputs
 from rnn_lyapunov.training.checkpoints import (checkpoint_path, load_checkpoint, restore_rng_states,
                                                save_checkpoint)
@@ -192,16 +194,20 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
         check_spectrum_schedule(spectrum_config, time_steps=fixed_inputs.shape[1], state_size=state_size)
         check_clv_settings(spectrum_config, time_steps=fixed_inputs.shape[1], state_size=state_size)
         optimizer = _make_optimizer(config, model.parameters())
+        flossing = run_flossing(config, model, dataset, device)  # None unless the config flosses
         # A predicate, not a set: epochs: 10**9 with spectrum.epochs: all must not build a set of 10**9 numbers.
         listed = {0, *spectrum_config["epochs"]} if spectrum_config["epochs"] != "all" else None
 
         def is_spectrum_epoch(epoch: int) -> bool:
             return listed is None or epoch in listed
+
         if checkpoint_path(run_dir).is_file():
             checkpoint = load_checkpoint(run_dir, config)
             model.load_state_dict(checkpoint["model"])
             optimizer.load_state_dict(checkpoint["optimizer"])
             restore_rng_states(checkpoint["rng"], generator)
+            if flossing is not None:  # its optimizer, its window generator and its episodes
+                flossing.load_state_dict(checkpoint["flossing"])
             state = {key: checkpoint[key] for key in ("epoch", "metrics", "spectra", "running_estimate")}
             state["clv_angles"] = checkpoint.get("clv_angles", {})
             logger.info("resuming run %s after epoch %d", config["run_id"], state["epoch"])
@@ -236,19 +242,23 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
             logger.info("epoch %d: train_loss %.6g val_loss %.6g val_accuracy %.4g%s", epoch, train_loss,
                         val_loss, val_accuracy, "" if not is_spectrum_epoch(epoch) else
                         f" lambda_1 {_leading(state['spectra'][epoch]):.6g}")
+            if flossing is not None:  # after the epoch's spectrum: that one is of the network before the episode
+                flossing.after_epoch(epoch, config["epochs"], logger)
             state["epoch"] = epoch
             save_checkpoint(run_dir, config=config, model=model, optimizer=optimizer, generator=generator,
-                            progress=state)
+                            progress=state if flossing is None else {**state, "flossing": flossing.state_dict()})
             if on_epoch is not None:
                 try:
                     on_epoch(epoch, {key: values[-1] for key, values in state["metrics"].items()}, result)
                 except Exception:
                     # A run its caller stopped (a pruned search trial) is data, not garbage: keep its epochs.
-                    stopped = _run_file(config, state, state_size=state_size, task=dataset.task, device=str(device))
+                    stopped = run_record(config, state, state_size=state_size, task=dataset.task,
+                                         device=str(device), flossing=flossing)
                     write_netcdf_atomic(stopped, output_path, make_parents=True)
                     logger.info("stopped by on_epoch after epoch %d; wrote %s", epoch, output_path)
                     raise
-        result = _run_file(config, state, state_size=state_size, task=dataset.task, device=str(device))
+        result = run_record(config, state, state_size=state_size, task=dataset.task, device=str(device),
+                           flossing=flossing)
         write_netcdf_atomic(result, output_path, make_parents=True)
         logger.info("wrote %s", output_path)
         return result
@@ -256,39 +266,6 @@ def train_run(config: dict, run_dir: str | os.PathLike, output_path: str | os.Pa
         logger.removeHandler(log_handler)
         log_handler.close()
         torch.set_num_threads(threads_before)
-
-
-def _run_file(config: dict, state: dict, *, state_size: int, task: str, device: str):
-    """The per-run dataset from the run's progress (``rnn_lyapunov.io.run_file``)."""
-    from rnn_lyapunov.engine.spectrum import Spectrum
-    from rnn_lyapunov.io.run_file import HYPERPARAMETER_COORDINATES, run_dataset
-    from rnn_lyapunov.io.storage import provenance_attributes
-
-    running = state["running_estimate"] or {}
-    spectra = {}
-    for epoch, per_trajectory in state["spectra"].items():
-        if per_trajectory is not None and epoch <= state["epoch"]:
-            recorded = running.get("epoch") == epoch
-            spectra[epoch] = Spectrum(per_trajectory=per_trajectory, history=running["history"] if recorded else None,
-                                      history_steps=running["steps"] if recorded else None)
-    loss_name = TASKS[task].loss_name
-    metric_attributes = {
-        "train_loss": {"units": "1", "long_name": f"training loss ({loss_name}), mean over the epoch's batches"},
-        "val_loss": {"units": "1", "long_name": f"validation loss ({loss_name})"},
-        "val_accuracy": {"units": "1", "long_name": "validation accuracy (fraction correct; NaN for regression)"},
-    }
-    hyperparameters = {**config, "state_size": state_size}
-    attributes = {
-        **{name: value for name, value in hyperparameters.items() if not isinstance(value, (dict, list))},
-        **{f"spectrum_{key}": value for key, value in config["spectrum"].items()},
-        "task": task, "loss_function": loss_name, **provenance_attributes(config, device),
-    }
-    return run_dataset(spectra, state["metrics"], n_trajectories=config["spectrum"]["trajectories"],
-                       n_exponents=config["spectrum"]["n_exponents"] or state_size, units=config["spectrum"]["units"],
-                       hyperparameters={name: hyperparameters[name] for name in HYPERPARAMETER_COORDINATES},
-                       metric_attributes=metric_attributes, attributes=attributes,
-                       clv_angles=({epoch: angles for epoch, angles in state["clv_angles"].items() if epoch <= state["epoch"]}
-                                   if config["spectrum"]["clv_angles"] else None))
 
 
 def _leading(per_trajectory) -> float:
