@@ -75,7 +75,7 @@ def test_full_gradient_equals_finite_differences(name, layers, init):
 
 @pytest.mark.parametrize("wrapper", ["autodiff_only", "jacobian_only"])
 def test_every_tangent_path_gives_the_same_gradient(wrapper, request):
-    from tests.conftest import AutodiffOnly, JacobianOnly
+    from conftest import AutodiffOnly, JacobianOnly
 
     system = _system("gru", 1)
     inputs = torch.randn(2, 20, 3, dtype=torch.float64)

@@ -10,7 +10,7 @@ pytest.importorskip("lightning")
 from rnn_lyapunov import from_torch, lyapunov_spectrum  # noqa: E402
 from rnn_lyapunov.errors import InputError  # noqa: E402
 from rnn_lyapunov.lightning import LyapunovSpectrumCallback  # noqa: E402
-from tests.test_lightning_callback import Summer, loaders, quiet_lightning, trainer  # noqa: E402
+from test_lightning_callback import Summer, loaders, quiet_lightning, trainer  # noqa: E402
 
 
 @quiet_lightning
