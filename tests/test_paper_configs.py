@@ -27,10 +27,13 @@ def test_the_experiment_expands_to_every_run_and_each_run_validates(name):
     from rnn_lyapunov.config.run_config import validate_run_config
     from rnn_lyapunov.config.sweep import expand_sweep
 
-    runs = expand_sweep(load(name))
+    config = load(name)
+    runs = expand_sweep(config)
     assert len(runs) == len({run["run_id"] for run in runs}) == EXPECTED_RUNS[name]
+    # device: cuda is planned as the workflow plans it: its jobs ask the cluster for a GPU.
+    assert config["resources"]["train"]["gpu"] >= 1
     for run in runs[:: max(1, len(runs) // 10)]:
-        validate_run_config(run)
+        validate_run_config(run, gpu_requested=True)
 
 
 def test_dry_run_of_the_grid_lists_its_110_training_jobs(tmp_path):

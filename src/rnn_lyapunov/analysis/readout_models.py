@@ -101,7 +101,11 @@ def ridge_predict(A, y, B, alphas=ALPHAS) -> np.ndarray:
     shrink = singular**2 / (singular**2 + alphas[:, None])                  # (alphas, k)
     residuals = (y - centre)[None] - (shrink * projected) @ U.T           # (alphas, n)
     hats = shrink @ (U**2).T + 1.0 / len(y)
-    alpha = int(np.argmin(np.mean((residuals / (1.0 - hats)) ** 2, axis=1)))
+    # A run that alone fixes its own fit (hat 1, as with two distinct runs in a resample) has no
+    # leave-one-out error: such a penalty is never the best, and with none finite the first is taken.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        errors = np.mean((residuals / (1.0 - hats)) ** 2, axis=1)
+    alpha = int(np.argmin(np.where(np.isfinite(errors), errors, np.inf)))
     return centre + B @ (Vt.T @ (singular / (singular**2 + alphas[alpha]) * projected))
 
 
