@@ -28,9 +28,13 @@ TABLE_FIGURES = [name for name in available_figures() if get_figure(name).table 
 # Figures whose inner panels leave the axis labels to the outer row and column (heatmap grids).
 SHARED_LABEL_FIGURES = {"hyperparameter_grid", "grid_epochs"}
 # Figures of skill scores only (no axis in exponent units).
-NO_EXPONENT_AXES = {"readout_comparison", "clv_angles"}  # clv_angles: angles between vectors
+# clv_angles: angles between vectors; flossing_effect: the flossing episodes' exponents, which the
+# run file records in nats per step whatever spectrum.units says (docs/design.md).
+NO_EXPONENT_AXES = {"readout_comparison", "clv_angles", "flossing_effect"}
 # Figures of the CLV angles (spectrum.clv_angles): no loss needed, and a bare sweep has no angles.
 CLV_FIGURES = {"clv_angles"}
+# Figures that read each run's config (flossing_effect: its arm and delay), which a bare sweep lacks.
+CONFIG_FIGURES = {"flossing_effect"}
 
 
 def draw(name, data, /, **options):
@@ -226,7 +230,7 @@ def test_sweep_figures_draw_from_a_single_run(sweep, name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [name for name in SWEEP_FIGURES if name not in CLV_FIGURES])
+@pytest.mark.parametrize("name", [name for name in SWEEP_FIGURES if name not in CLV_FIGURES | CONFIG_FIGURES])
 def test_sweep_figures_draw_a_bare_sweep(sweep, name):
     # Only lyapunov_exponents (run, epoch, exponent), val_loss (run, epoch) and the coordinates.
     assert png_size(draw(name, bare(sweep))) > 1_000

@@ -115,7 +115,7 @@ def flossing_effect(sweep: xr.Dataset, *, failure_threshold: float | None = None
         rate_ax.set(xlabel="delay (steps)", ylabel=f"success rate (final val. loss < {threshold:g})", ylim=(-0.03, 1.03))
         epochs_ax.set(xlabel="delay (steps)", ylabel="epochs to reach the threshold")
         exponent_ax.set(xticks=range(len(ARMS)), xticklabels=["before -> after\n" + arm for arm in ARMS],
-                        ylabel=r"$\lambda_1$ (nats per step)")
+                        xlabel="flossing arm", ylabel=r"$\lambda_1$ (nats per step)")
         style.zero_line(exponent_ax)
         rate_ax.legend(fontsize="small")
         for ax, letter in zip((rate_ax, epochs_ax, exponent_ax), "abc"):
