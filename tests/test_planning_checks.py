@@ -135,3 +135,16 @@ def test_snakemake_dry_run_refuses_what_a_job_would_refuse(tmp_path, change, mes
     assert re.search(message, output), output
     assert "is not of type" not in output
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("spectrum, message", [
+    ({"clv_angles": True, "warmup_steps": 0}, r"spectrum.clv_angles needs spectrum.warmup_steps >= 1"),
+    ({"clv_angles": True, "warmup_steps": 5, "clv_vectors": 7}, r"spectrum.clv_vectors is 7 but the dynamics have 6"),
+    ({"clv_angles": True, "warmup_steps": 10, "steps": 20}, r"needs more than 2 x spectrum.warmup_steps = 20 steps"),
+])
+def test_clv_angle_settings_that_cannot_run_are_refused_when_the_config_is_validated(spectrum, message):
+    # A 6-unit RNN has 6 dimensions; CLVs need both transients inside the spectrum's steps.
+    with pytest.raises(InputError, match=message):
+        validate_run_config({"architecture": "rnn", "hidden_size": 6, "spectrum": spectrum})
+    validate_run_config({"architecture": "rnn", "hidden_size": 6,
+                         "spectrum": {"clv_angles": True, "warmup_steps": 5, "clv_vectors": 4, "steps": 40}})

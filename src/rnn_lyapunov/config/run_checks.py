@@ -96,6 +96,7 @@ def check_runnable(config: dict, memory_limit: int | None = None, *, gpu_request
             f"{config['architecture']} core with hidden_size {config['hidden_size']} and num_layers "
             f"{config['num_layers']} has {dimension} exponents; allowed: 1 to {dimension}, or null for all.")
     check_flossing(config["flossing"], dimension, config["architecture"])
+    check_clv_settings(spectrum, time_steps=spectrum["steps"], state_size=dimension)
     frame = spectrum["trajectories"] * dimension * (n_exponents or dimension) * 8 * FRAME_COPIES
     if limit is not None and frame > limit:
         raise InputError(
@@ -204,3 +205,22 @@ def check_flossing(flossing: dict, dimension: int, architecture: str) -> None:
     if flossing["steps"] <= flossing["warmup_steps"]:
         raise InputError(f"config key flossing.steps = {flossing['steps']} is not longer than flossing.warmup_steps = "
                          f"{flossing['warmup_steps']}; allowed: steps > warmup_steps (no step would be averaged).")
+
+
+def check_clv_settings(spectrum: dict, *, time_steps: int | None, state_size: int) -> None:
+    """InputError naming the config keys when ``spectrum.clv_angles`` cannot run; ``time_steps`` None
+    (``spectrum.steps: null``, the sequences' own length, unknown when planning) skips the length check."""
+    if not spectrum["clv_angles"]:
+        return
+    vectors, transient = spectrum["clv_vectors"], spectrum["warmup_steps"]
+    if vectors > state_size:
+        raise InputError(f"config key spectrum.clv_vectors is {vectors} but the dynamics have {state_size} dimensions; "
+                         f"set it to at most {state_size}.")
+    if transient < 1:
+        raise InputError("config key spectrum.clv_angles needs spectrum.warmup_steps >= 1: it is the forward warm-up and "
+                         "the backward transient of the CLVs (without them the vectors are not covariant); set it to "
+                         "a few tens of steps.")
+    if time_steps is not None and time_steps <= 2 * transient:
+        raise InputError(f"config key spectrum.clv_angles needs more than 2 x spectrum.warmup_steps = {2 * transient} "
+                         f"steps (CLVs exist between the two transients) but the spectrum inputs have {time_steps}; "
+                         "raise spectrum.steps or lower spectrum.warmup_steps.")

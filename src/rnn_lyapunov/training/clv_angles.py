@@ -18,25 +18,8 @@ import numpy as np
 import torch
 
 from rnn_lyapunov.devices import FLOAT_DTYPES
-from rnn_lyapunov.errors import InputError, NonFiniteStateError
-
-
-def check_clv_settings(spectrum: dict, *, time_steps: int, state_size: int) -> None:
-    """Before any training: InputError naming the config keys when ``spectrum.clv_angles`` cannot run."""
-    if not spectrum["clv_angles"]:
-        return
-    vectors, transient = spectrum["clv_vectors"], spectrum["warmup_steps"]
-    if vectors > state_size:
-        raise InputError(f"config key spectrum.clv_vectors is {vectors} but the dynamics have {state_size} dimensions; "
-                         f"set it to at most {state_size}.")
-    if transient < 1:
-        raise InputError("config key spectrum.clv_angles needs spectrum.warmup_steps >= 1: it is the forward warm-up and "
-                         "the backward transient of the CLVs (without them the vectors are not covariant); set it to "
-                         "a few tens of steps.")
-    if time_steps <= 2 * transient:
-        raise InputError(f"config key spectrum.clv_angles needs more than 2 x spectrum.warmup_steps = {2 * transient} "
-                         f"steps (CLVs exist between the two transients) but the spectrum inputs have {time_steps}; "
-                         "raise spectrum.steps or lower spectrum.warmup_steps.")
+from rnn_lyapunov.errors import NonFiniteStateError
+from rnn_lyapunov.config.run_checks import check_clv_settings  # noqa: F401  (train_run checks the built inputs with it)
 
 
 def angle_summaries(clvs) -> dict[str, np.ndarray]:
