@@ -38,6 +38,12 @@ def job_counts(output: str) -> dict[str, int]:
     return {rule: int(count) for rule, count in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.MULTILINE)}
 
 
+def planned_run_files(output: str) -> list[str]:
+    """Every per-run file the training jobs of a dry run write (a file twice if two jobs write it)."""
+    jobs = re.findall(r"rule (?:train_run|train_batch_\d+):\s+input:[^\n]*\n\s+output: ([^\n]*)", output)
+    return [name for outputs in jobs for name in outputs.split(", ")]
+
+
 @pytest.fixture
 def workflow_copy(tmp_path):
     return copy_workflow(tmp_path)
@@ -53,12 +59,16 @@ def test_dry_run_of_the_default_config_lists_data_sweep_and_combine_jobs(workflo
     result = snakemake(workflow_copy, "-n", "--cores", "2")
     assert result.returncode == 0, result.stderr + result.stdout
     counts = job_counts(result.stdout)
-    # config/config.yaml: 1 dataset x 2 architectures x 4 init scales x 3 learning rates x 3 seeds.
+    # config/config.yaml: 1 dataset x 2 architectures x 4 init scales x 3 learning rates x 3 seeds,
+    # trained 4 runs per job (resources.train.runs_per_job).
     assert counts["prepare_data"] == 1
-    assert counts["train_run"] == 2 * 4 * 3 * 3
+    batches = {rule: count for rule, count in counts.items() if rule.startswith("train_batch_")}
+    assert len(batches) == 2 * 4 * 3 * 3 // 4 and set(batches.values()) == {1}
+    trained = planned_run_files(result.stdout)
+    assert len(trained) == len(set(trained)) == 2 * 4 * 3 * 3
+    assert "results/spectra/gru-p0.15-lr0.005-s2.nc" in trained
     assert counts["combine_spectra"] == 1
     assert counts["all"] == 1
-    assert "run_id=gru-p0.15-lr0.005-s2" in result.stdout
     assert counts["figure_table"] == 2  # stability_readout.csv, readout_comparison.csv
     assert not (workflow_copy / "results").exists()
 
@@ -95,8 +105,19 @@ def test_architecture_from_plugin_paths_joins_the_sweep(workflow_copy):
                        'sweep={"cross": {"architecture": ["renamed_rnn"]}}')
     assert result.returncode == 0, result.stderr + result.stdout
     # --config merges into the default sweep: the architecture axis replaced, init scale x rate x seed kept.
-    assert job_counts(result.stdout)["train_run"] == 4 * 3 * 3
-    assert "run_id=renamed_rnn-p0.4-lr0.005-s0" in result.stdout
+    trained = planned_run_files(result.stdout)
+    assert len(trained) == 4 * 3 * 3
+    assert "results/spectra/renamed_rnn-p0.4-lr0.005-s0.nc" in trained
+
+
+def test_one_run_per_job_gives_a_train_run_job_per_run(workflow_copy):
+    """resources.train.runs_per_job: 1, what a cluster wants: the wildcard rule train_run."""
+    result = snakemake(workflow_copy, "-n", "--cores", "2", "--config", 'resources={"train": {"runs_per_job": 1}}')
+    assert result.returncode == 0, result.stderr + result.stdout
+    counts = job_counts(result.stdout)
+    assert counts["train_run"] == 2 * 4 * 3 * 3
+    assert not [rule for rule in counts if rule.startswith("train_batch_")]
+    assert "run_id=gru-p0.15-lr0.005-s2" in result.stdout
 
 
 def test_the_readme_plugin_example_trains_through_the_workflow(workflow_copy):

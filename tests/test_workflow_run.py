@@ -123,3 +123,60 @@ def test_a_damaged_run_file_keeps_the_last_sweep_and_its_error_gives_the_command
     repaired = snakemake(finished_workflow, *shlex.split(match.group(1))[1:], timeout=600)
     assert repaired.returncode == 0, repaired.stderr[-5000:]
     assert load_sweep(sweep).sizes["run"] == 6
+
+
+BATCHED = ["--config", 'resources={"train": {"runs_per_job": 4}}']
+
+
+@pytest.mark.slow
+def test_runs_trained_four_per_job_equal_the_runs_trained_one_per_job(finished_workflow, tmp_path):
+    """resources.train.runs_per_job only changes how many runs share a process, never a result."""
+    import xarray as xr
+
+    directory = copy_workflow(tmp_path)
+    result = snakemake(directory, "results/spectra/sweep.nc", "--cores", "2", *TINY, *BATCHED, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.findall(r"rule (train_\w+):", result.stdout + result.stderr).count("train_run") == 0
+    per_run = sorted(path.name for path in (finished_workflow / "results/spectra").glob("*.nc"))
+    assert sorted(path.name for path in (directory / "results/spectra").glob("*.nc")) == per_run
+    for name in per_run:
+        if name == "sweep.nc":
+            continue
+        with xr.open_dataset(finished_workflow / "results/spectra" / name) as alone, \
+                xr.open_dataset(directory / "results/spectra" / name) as batched:
+            for variable in ("lyapunov_exponents", "val_loss", "train_loss"):
+                np.testing.assert_array_equal(alone[variable].values, batched[variable].values, err_msg=name)
+
+
+FAILING_PLUGIN = """
+from rnn_lyapunov.plugins.rnn import ElmanRNN
+from rnn_lyapunov.architectures.registry import register_architecture
+
+
+@register_architecture("failing_rnn")
+class FailingRNN(ElmanRNN):
+    description = "test plugin: passes planning (meta tensors), fails in its job"
+
+    def forward_sequence(self, inputs, state):  # what training runs
+        if state.device.type != "meta":
+            raise RuntimeError("planted failure")
+        return super().forward_sequence(inputs, state)
+"""
+
+
+@pytest.mark.slow
+def test_a_failing_run_does_not_stop_the_other_runs_of_its_job(tmp_path):
+    directory = copy_workflow(tmp_path)
+    (directory / "failing.py").write_text(FAILING_PLUGIN)
+    sweep = ['plugin_paths=["failing.py"]', 'sweep={"cross": {"architecture": ["failing_rnn", "rnn"], "init_scale": [0.5]}}',
+             'resources={"train": {"runs_per_job": 2}}']
+    result = snakemake(directory, "results/spectra/sweep.nc", "--cores", "2", *TINY, "--config", *sweep, timeout=600)
+    assert result.returncode != 0
+    log = (directory / "results/logs/train/batch_1.log").read_text()
+    assert "1 of this job's 2 runs failed: failing_rnn (RuntimeError: planted failure)" in log
+    # the other run trained to its end; its checkpoint makes the rerun a rewrite, not a retraining
+    assert "epoch 2:" in (directory / "results/runs/rnn/train.log").read_text()
+    fixed = ['plugin_paths=["failing.py"]', 'sweep={"cross": {"architecture": ["rnn"], "init_scale": [0.5]}}']
+    result = snakemake(directory, "results/spectra/sweep.nc", "--cores", "2", *TINY, "--config", *fixed, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming run rnn after epoch 2" in (directory / "results/runs/rnn/train.log").read_text()

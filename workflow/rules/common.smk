@@ -12,7 +12,7 @@ from snakemake.utils import update_config, validate
 from rnn_lyapunov.errors import InputError
 from rnn_lyapunov.architectures.registry import load_plugin_paths
 from rnn_lyapunov.config.schema import describe_schema_error
-from rnn_lyapunov.config.workflow_checks import plan_workflow, sorted_keys
+from rnn_lyapunov.config.workflow_checks import plan_workflow, sorted_keys, training_batches
 
 RESULTS = "results"
 

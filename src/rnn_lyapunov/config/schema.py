@@ -90,7 +90,12 @@ def workflow_schema() -> dict:
             "resources": _object({"train": _object({
                 "mem_mb": {"type": "integer", "minimum": 1, "default": 2000},
                 "runtime": {"type": "integer", "minimum": 1, "default": 60, "description": "minutes"},
-                "gpu": {"type": "integer", "minimum": 0, "default": 0}}, default={})}, default={},
+                "gpu": {"type": "integer", "minimum": 0, "default": 0},
+                "runs_per_job": {"type": "integer", "minimum": 1, "default": 1,
+                                 "description": "runs one training job trains one after the other (each job "
+                                                "starts Python and imports torch, ~2 s: more than 1 saves that "
+                                                "on a laptop; 1, a job per run, suits a cluster)"}},
+                default={})}, default={},
                 description="cluster resources of each training job"),
             "figures": {"type": "object", "default": {}, "description": "settings of the figure rules",
                         "additionalProperties": False, "properties": {

@@ -90,3 +90,14 @@ def _flat_keys(mapping: dict, prefix: str = ""):
         yield key
         if isinstance(value, dict):
             yield from _flat_keys(value, prefix=f"{dotted}.")
+
+
+def training_batches(run_ids: list[str], runs_per_job: int) -> dict[int, list[str]]:
+    """Job number (from 1) -> the run ids one training job trains, at most ``runs_per_job`` each.
+
+    The runs are dealt in turn, so a sweep ordered by a costly axis (architecture, size) puts cheap
+    and costly runs in every job and no job is left running alone at the end."""
+    if runs_per_job < 1:
+        raise InputError(f"resources.train.runs_per_job must be 1 or more, not {runs_per_job}.")
+    jobs = -(-len(run_ids) // runs_per_job)
+    return {number + 1: run_ids[number::jobs] for number in range(jobs)}
