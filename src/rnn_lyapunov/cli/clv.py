@@ -66,35 +66,17 @@ def run_clv_command(args: argparse.Namespace) -> int:
 
 
 def _run(args) -> int:
-    from rnn_lyapunov.architectures.registry import get_architecture, load_plugin_paths
-    from rnn_lyapunov.cli.spectrum import _netcdf_attributes, dataset_inputs, parse_options
+    from rnn_lyapunov.cli.network_inputs import load_network_and_inputs
+    from rnn_lyapunov.cli.spectrum import _netcdf_attributes
     from rnn_lyapunov.devices import resolve_device
     from rnn_lyapunov.engine.covariant import covariant_lyapunov_vectors
-    from rnn_lyapunov.io.inputs import check_inputs_array, read_inputs_file, select_sequences
     from rnn_lyapunov.io.storage import check_output_path, provenance_attributes, write_netcdf_atomic
-    from rnn_lyapunov.io.weights import build_model_from_weights, interpret_state_dict, load_weights_file
 
     out = check_output_path(args.out)
     device = resolve_device(args.device)
-    if args.plugin:
-        load_plugin_paths(args.plugin)
-    get_architecture(args.architecture)
-    weights = interpret_state_dict(load_weights_file(args.state_dict), args.state_dict)
-    options = parse_options(args.architecture_option)
     note = (lambda message: None) if args.quiet else (lambda message: print(f"rnn-lyapunov: {message}", file=sys.stderr))
-    if args.dataset is not None:
-        raw_inputs, source = dataset_inputs(args.dataset, args.data_dir, note)
-    else:
-        if args.data_dir is not None:
-            raise InputError("--data-dir goes with --dataset; with --inputs FILE it is not used. Drop one of them.")
-        raw_inputs, source = read_inputs_file(args.inputs), f"inputs file {args.inputs}"
-    input_size = next(size for size in (args.input_size, weights.input_size, raw_inputs.shape[2]) if size is not None)
-    model, sizes = build_model_from_weights(weights, args.architecture, hidden_size=args.hidden_size,
-                                            num_layers=args.num_layers, input_size=input_size, options=options,
-                                            path=args.state_dict)
-    raw_inputs = check_inputs_array(raw_inputs, source=source, input_size=sizes["input_size"])
-    inputs = select_sequences(raw_inputs, trajectories=args.trajectories, steps=args.steps, seed=args.seed,
-                              concatenate=args.dataset is not None, source=source)
+    loaded = load_network_and_inputs(args, note, trajectories=args.trajectories, steps=args.steps)
+    model, sizes, inputs, source = loaded.model, loaded.sizes, loaded.inputs, loaded.source
     time_steps = inputs.shape[1]
     window = range(args.warmup_steps, time_steps - args.backward_steps, args.keep_every)
     if len(window) == 0:
@@ -109,8 +91,8 @@ def _run(args) -> int:
     except InputError as error:  # in the command line's terms
         flags = ", ".join("--" + name.replace("_", "-") for name in error.arguments)
         raise InputError(f"{error}" + (f" (flags: {flags})" if flags else ""), arguments=error.arguments) from None
-    settings = {"command": "clv", "architecture": args.architecture, "architecture_options": options,
-                "state_dict": str(args.state_dict), "weights_layout": weights.layout, **sizes, "inputs": source,
+    settings = {"command": "clv", "architecture": args.architecture, "architecture_options": loaded.options,
+                "state_dict": str(args.state_dict), "weights_layout": loaded.weights_layout, **sizes, "inputs": source,
                 "trajectories": int(inputs.shape[0]), "keep_every": args.keep_every, "dtype": args.dtype,
                 "seed": args.seed, "threads": args.threads}
     clvs.attrs.update(provenance_attributes(settings, str(device)))
