@@ -155,3 +155,93 @@ def test_flossed_and_plain_runs_combine_into_one_sweep(flossed, tmp_path):
     sweep = combine_runs(runs)
     episodes = sweep["flossing_epoch"].sel(run=["flossed", "plain", "before"]).values
     np.testing.assert_array_equal(episodes, [[0, 1, 2], [np.nan] * 3, [0, np.nan, np.nan]])
+
+
+# A plugin whose step hides its weights from autograd (they enter detached): the flossing loss has
+# no graph back to any parameter, so flossing can never move it.
+DETACHED_PLUGIN = '''
+import torch
+import torch.nn.functional as F
+from rnn_lyapunov.architectures.base import RecurrentArchitecture
+from rnn_lyapunov.architectures.registry import register_architecture
+
+
+@register_architecture("detached_rnn")
+class DetachedRNN(RecurrentArchitecture):
+    description = "tanh RNN whose weights enter its step detached (a flossing-refusal test)"
+
+    def cell(self, layer, layer_input, h):
+        weight_ih, weight_hh, bias_ih, bias_hh = (w.detach() for w in self.layer_weights(layer))
+        return torch.tanh(F.linear(layer_input, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh))
+'''
+NOT_FLOSSABLE = ["config key architecture = 'detached_rnn' cannot be flossed", "flossing.before_training = 3",
+                 "not differentiable", "flossing.before_training: 0 and flossing.updates_per_episode: 0"]
+
+
+@pytest.fixture
+def detached_plugin(tmp_path, monkeypatch):
+    """``detached_rnn`` registered from a plugin file for this test only; the file's path."""
+    from rnn_lyapunov.architectures import registry
+    from rnn_lyapunov.config import run_checks
+
+    registry.available_architectures()
+    monkeypatch.setattr(registry.ARCHITECTURES, "entries", dict(registry.ARCHITECTURES.entries))
+    monkeypatch.setattr(registry, "_LOADED_PATHS", set(registry._LOADED_PATHS))
+    monkeypatch.setattr(run_checks, "_FLOSSABLE", {})
+    path = tmp_path / "detached_rnn.py"
+    path.write_text(DETACHED_PLUGIN)
+    registry.load_plugin_paths([str(path)])
+    return path
+
+
+def test_flossing_an_architecture_autograd_cannot_differentiate_is_refused_when_the_config_is_validated(
+        detached_plugin):
+    plain = {k: v for k, v in CONFIG.items() if k != "flossing"}
+    validate_run_config({**plain, "architecture": "detached_rnn"})  # measuring its spectrum is fine
+    with pytest.raises(InputError) as caught:
+        validate_run_config({**CONFIG, "architecture": "detached_rnn"})
+    for words in NOT_FLOSSABLE:
+        assert words in str(caught.value)
+    validate_run_config(CONFIG)  # the same section on an RNN whose step autograd differentiates
+
+
+def test_planning_a_workflow_that_flosses_an_undifferentiable_architecture_names_the_run_and_the_key(
+        detached_plugin):
+    from test_planning_checks import workflow_config
+
+    from rnn_lyapunov.config.workflow_checks import plan_workflow
+
+    # tiny.yaml: signal_copy sequences of 5 steps, init uniform (its scale swept)
+    config = workflow_config(flossing={**FLOSSING, "steps": 4, "warmup_steps": 1},
+                             sweep={"cross": {"architecture": ["rnn", "detached_rnn"], "init_scale": [0.5]}})
+    with pytest.raises(InputError) as caught:
+        plan_workflow(config)
+    assert "(run " in str(caught.value)
+    for words in NOT_FLOSSABLE:
+        assert words in str(caught.value)
+
+
+@pytest.mark.slow  # snakemake's own start-up: ~10 s
+def test_snakemake_dry_run_refuses_flossing_an_undifferentiable_architecture(detached_plugin, tmp_path):
+    from test_planning_checks import dry_run, workflow_config
+
+    config = workflow_config(plugin_paths=[str(detached_plugin)], flossing={**FLOSSING, "steps": 4, "warmup_steps": 1},
+                             sweep={"cross": {"architecture": ["detached_rnn"], "init_scale": [0.5]}})
+    (tmp_path / "workflow_copy").mkdir()
+    result = dry_run(tmp_path / "workflow_copy", config)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    for words in NOT_FLOSSABLE:
+        assert words in output, output
+
+
+def test_flossing_windows_longer_than_the_dataset_sequences_are_refused_when_the_config_is_validated():
+    # delayed_xor's sequences here are 16 steps long; windows of 16 fit, 17 do not.
+    validate_run_config(_with(steps=16))
+    with pytest.raises(InputError) as caught:
+        validate_run_config(_with(steps=17))
+    for words in ["flossing.steps = 17", "sequences of dataset 'delayed_xor' (16 steps", "allowed: "
+                  "flossing.warmup_steps + 1 to 16"]:
+        assert words in str(caught.value)
+    validate_run_config({**_with(steps=17), "flossing": {**FLOSSING, "steps": 17, "before_training": 0,
+                                                         "updates_per_episode": 0}})  # no flossing: no windows

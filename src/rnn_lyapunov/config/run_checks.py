@@ -5,7 +5,8 @@
 same configs with the same messages: an architecture's own options, ``spectrum.n_exponents`` above
 the spectrum's dimension, ``init: uniform`` without ``init_scale``, and a run too large for this
 machine's memory, estimated before anything is allocated, and a ``flossing`` section the
-Flosser would refuse (a NaN target, too many exponents, sequences no longer than their warm-up).
+Flosser would refuse (a NaN target, too many exponents, sequences no longer than their warm-up or
+longer than the dataset's, an architecture whose step autograd cannot differentiate).
 The recurrent core is built on PyTorch's ``meta`` device for this: its parameters have shapes but
 no storage, so the check is exact for options and sizes and costs no memory.
 """
@@ -96,6 +97,8 @@ def check_runnable(config: dict, memory_limit: int | None = None, *, gpu_request
             f"{config['architecture']} core with hidden_size {config['hidden_size']} and num_layers "
             f"{config['num_layers']} has {dimension} exponents; allowed: 1 to {dimension}, or null for all.")
     check_flossing(config["flossing"], dimension, config["architecture"])
+    if flossing_enabled(config["flossing"]):
+        check_flossable(config)
     check_clv_settings(spectrum, time_steps=spectrum["steps"], state_size=dimension)
     frame = spectrum["trajectories"] * dimension * (n_exponents or dimension) * 8 * FRAME_COPIES
     if limit is not None and frame > limit:
@@ -155,6 +158,12 @@ def check_dataset(config: dict) -> None:
     if shape is None:
         return
     n_validation, length = shape
+    flossing = config["flossing"]
+    # Every dataset whose shape is known without its data has training sequences as long as these.
+    if flossing_enabled(flossing) and flossing["steps"] > length:
+        raise InputError(f"config key flossing.steps = {flossing['steps']} is longer than the sequences of dataset "
+                         f"{config['dataset']!r} ({length} steps with these options), from which its windows are "
+                         f"cut; allowed: flossing.warmup_steps + 1 to {length}, or longer dataset sequences.")
     spectrum = config["spectrum"]
     steps, trajectories = spectrum["steps"], spectrum["trajectories"]
     per_trajectory = 1 if steps is None else math.ceil(steps / length)
@@ -205,6 +214,50 @@ def check_flossing(flossing: dict, dimension: int, architecture: str) -> None:
     if flossing["steps"] <= flossing["warmup_steps"]:
         raise InputError(f"config key flossing.steps = {flossing['steps']} is not longer than flossing.warmup_steps = "
                          f"{flossing['warmup_steps']}; allowed: steps > warmup_steps (no step would be averaged).")
+
+
+# (architecture class, options, sizes, lstm_state) -> the reason it cannot be flossed, or None:
+# a sweep's runs share one core, so it is probed once.
+_FLOSSABLE: dict = {}
+
+
+def check_flossable(config: dict) -> None:
+    """Refuse flossing a core that autograd cannot differentiate, before any job runs.
+
+    The core is built on the CPU at the run's size (in a forked RNG, so no random stream moves) and
+    two steps of its exponents are taken on the tape; the verdict is the Flosser's own rule
+    (``rnn_lyapunov.training.flossing.not_differentiable``), so planning and the first flossing
+    update refuse the same architectures. An InputError names the keys, the values and the fix.
+    """
+    import json
+
+    import torch
+
+    from rnn_lyapunov.architectures.registry import get_architecture
+    from rnn_lyapunov.engine.differentiable import differentiable_exponents
+    from rnn_lyapunov.training.flossing import flossed_system, not_differentiable
+
+    architecture = get_architecture(config["architecture"])
+    options = config["architecture_options"]
+    key = (architecture, json.dumps(options, sort_keys=True, default=repr), config["hidden_size"],
+           config["num_layers"], config["bias"], config["spectrum"]["lstm_state"])
+    if key not in _FLOSSABLE:
+        with torch.random.fork_rng(devices=[]):
+            core = architecture(1, config["hidden_size"], num_layers=config["num_layers"], bias=config["bias"],
+                                **options)
+            dtype = next(core.parameters(), torch.zeros(())).dtype
+            exponents = differentiable_exponents(flossed_system(core, config["spectrum"]["lstm_state"]),
+                                                 torch.zeros(1, 2, 1, dtype=dtype), n_exponents=1)
+        _FLOSSABLE[key] = not_differentiable(exponents)
+    if _FLOSSABLE[key]:
+        flossing = config["flossing"]
+        raise InputError(
+            f"config key architecture = {config['architecture']!r} cannot be flossed, but the flossing section asks "
+            f"for updates (flossing.before_training = {flossing['before_training']}, flossing.every_epochs = "
+            f"{flossing['every_epochs']}, flossing.updates_per_episode = {flossing['updates_per_episode']}): "
+            f"{_FLOSSABLE[key]}. Allowed: an architecture whose step autograd can differentiate (every one "
+            "shipped here: rnn, lstm, gru, cornn, lru, selective_ssm), or no flossing "
+            "(flossing.before_training: 0 and flossing.updates_per_episode: 0).")
 
 
 def check_clv_settings(spectrum: dict, *, time_steps: int | None, state_size: int) -> None:

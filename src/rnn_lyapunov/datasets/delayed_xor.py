@@ -18,7 +18,7 @@ import torch
 
 from rnn_lyapunov.datasets.base import DatasetBuilder, SequenceDataset, Split, require_positive_int
 from rnn_lyapunov.datasets.registry import register_dataset
-from rnn_lyapunov.datasets.synthetic import SIZE_OPTIONS, split_generators
+from rnn_lyapunov.datasets.synthetic import SIZE_OPTIONS, check_sizes, split_generators
 from rnn_lyapunov.datasets.tasks import UNSCORED
 from rnn_lyapunov.errors import InputError
 
@@ -35,13 +35,20 @@ class DelayedXor(DatasetBuilder):
     description = "delayed XOR: |s(t-d) - s(t-2d)| of a random bit stream at every step (synthetic; Engelken 2023)"
     default_options = {"delay": 10, "sequence_length": 100, **SIZE_OPTIONS}
 
+    def check_values(self, resolved: dict) -> None:
+        require_positive_int(resolved, "delay", self.name)
+        require_positive_int(resolved, "sequence_length", self.name)
+        if resolved["sequence_length"] <= 2 * resolved["delay"]:
+            raise InputError(f"dataset 'delayed_xor': option sequence_length must be > 2 * delay = "
+                             f"{2 * resolved['delay']} (no step would have a target), "
+                             f"got {resolved['sequence_length']!r}.")
+        check_sizes(resolved, self.name)
+
+    def validation_shape(self, resolved: dict) -> tuple[int, int]:
+        return resolved["n_validation"], resolved["sequence_length"]
+
     def build(self, *, seed, delay, sequence_length, **sizes) -> SequenceDataset:
-        options = {"delay": delay, "sequence_length": sequence_length, **sizes}
-        require_positive_int(options, "delay", self.name)
-        require_positive_int(options, "sequence_length", self.name)
-        if sequence_length <= 2 * delay:
-            raise InputError(f"dataset 'delayed_xor': option sequence_length must be > 2 * delay = {2 * delay} "
-                             f"(no step would have a target), got {sequence_length!r}.")
+        self.check_values({"delay": delay, "sequence_length": sequence_length, **sizes})
         splits = [_xor_split(n, rng, delay=delay, sequence_length=sequence_length)
                   for n, rng in split_generators(seed, sizes, self.name)]
         return SequenceDataset(

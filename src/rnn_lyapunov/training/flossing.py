@@ -78,6 +78,17 @@ def check_target(target, n_exponents: int) -> torch.Tensor:
     return torch.tensor([float(value) for value in values], dtype=torch.float64).expand(n_exponents).clone()
 
 
+def not_differentiable(exponents: torch.Tensor) -> str | None:
+    """Why flossing cannot move the network whose exponents (or flossing loss) ``exponents`` are,
+    or None when it can: the one rule of :class:`Flosser` and of the run config's validation
+    (``rnn_lyapunov.config.run_checks.check_flossable``). No graph back to a parameter means no
+    flossing gradient at all."""
+    if exponents.requires_grad:
+        return None
+    return ("the flossing loss does not depend on the network's parameters: its step is not differentiable "
+            "(torch.no_grad, .detach() or a non-torch operation inside step)")
+
+
 class Flosser:
     """Flossing updates of one system, one call at a time, with their own optimizer.
 
@@ -129,10 +140,9 @@ class Flosser:
         """
         exponents = self.exponents(inputs)
         loss = (exponents - self.target.to(exponents.device)).square().mean()
-        if not loss.requires_grad:
-            raise InputError("the flossing loss does not depend on the network's parameters: its step is not "
-                             "differentiable (torch.no_grad, .detach() or a non-torch operation inside step); "
-                             "flossing needs a step autograd can differentiate", arguments=("module",))
+        problem = not_differentiable(loss)
+        if problem:
+            raise InputError(f"{problem}; flossing needs a step autograd can differentiate", arguments=("module",))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         value = float(loss.detach())
