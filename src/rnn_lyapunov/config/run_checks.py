@@ -226,7 +226,7 @@ def check_flossable(config: dict) -> None:
 
     The core is built on the CPU at the run's size (in a forked RNG, so no random stream moves) and
     two steps of its exponents are taken on the tape; the verdict is the Flosser's own rule
-    (``rnn_lyapunov.training.flossing.not_differentiable``), so planning and the first flossing
+    (``rnn_lyapunov.engine.differentiable.not_differentiable``), so planning and the first flossing
     update refuse the same architectures. An InputError names the keys, the values and the fix.
     """
     import json
@@ -234,8 +234,8 @@ def check_flossable(config: dict) -> None:
     import torch
 
     from rnn_lyapunov.architectures.registry import get_architecture
-    from rnn_lyapunov.engine.differentiable import differentiable_exponents
-    from rnn_lyapunov.training.flossing import flossed_system, not_differentiable
+    from rnn_lyapunov.architectures.hidden_only import spectrum_system
+    from rnn_lyapunov.engine.differentiable import differentiable_exponents, not_differentiable
 
     architecture = get_architecture(config["architecture"])
     options = config["architecture_options"]
@@ -246,7 +246,7 @@ def check_flossable(config: dict) -> None:
             core = architecture(1, config["hidden_size"], num_layers=config["num_layers"], bias=config["bias"],
                                 **options)
             dtype = next(core.parameters(), torch.zeros(())).dtype
-            exponents = differentiable_exponents(flossed_system(core, config["spectrum"]["lstm_state"]),
+            exponents = differentiable_exponents(spectrum_system(core, config["spectrum"]["lstm_state"]),
                                                  torch.zeros(1, 2, 1, dtype=dtype), n_exponents=1)
         _FLOSSABLE[key] = not_differentiable(exponents)
     if _FLOSSABLE[key]:

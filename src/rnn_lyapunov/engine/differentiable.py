@@ -101,3 +101,15 @@ def positive_qr(frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     diagonal = triangular.diagonal(dim1=-2, dim2=-1)
     signs = torch.where(diagonal < 0, -1.0, 1.0).to(frame.dtype).detach()
     return orthonormal * signs.unsqueeze(1), (diagonal * signs).double().log()
+
+
+def not_differentiable(exponents: torch.Tensor) -> str | None:
+    """Why flossing cannot move the network whose exponents (or flossing loss) ``exponents`` are,
+    or None when it can. The one rule of ``rnn_lyapunov.training.flossing.Flosser`` and of the run
+    config's validation (``rnn_lyapunov.config.run_checks.check_flossable``); it lives here, below
+    both layers, so that planning refuses exactly what the first flossing update would. No graph
+    back to a parameter means no flossing gradient at all."""
+    if exponents.requires_grad:
+        return None
+    return ("the flossing loss does not depend on the network's parameters: its step is not differentiable "
+            "(torch.no_grad, .detach() or a non-torch operation inside step)")

@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from rnn_lyapunov.engine.differentiable import differentiable_exponents
+from rnn_lyapunov.engine.differentiable import differentiable_exponents, not_differentiable
 from rnn_lyapunov.errors import InputError, RnnLyapunovError
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
@@ -76,17 +76,6 @@ def check_target(target, n_exponents: int) -> torch.Tensor:
         raise InputError(f"target lists {len(values)} exponents but n_exponents is {n_exponents}: give one number "
                          f"or {n_exponents}", arguments=("target",))
     return torch.tensor([float(value) for value in values], dtype=torch.float64).expand(n_exponents).clone()
-
-
-def not_differentiable(exponents: torch.Tensor) -> str | None:
-    """Why flossing cannot move the network whose exponents (or flossing loss) ``exponents`` are,
-    or None when it can: the one rule of :class:`Flosser` and of the run config's validation
-    (``rnn_lyapunov.config.run_checks.check_flossable``). No graph back to a parameter means no
-    flossing gradient at all."""
-    if exponents.requires_grad:
-        return None
-    return ("the flossing loss does not depend on the network's parameters: its step is not differentiable "
-            "(torch.no_grad, .detach() or a non-torch operation inside step)")
 
 
 class Flosser:
