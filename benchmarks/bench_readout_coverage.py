@@ -3,10 +3,16 @@
     python benchmarks/bench_readout_coverage.py                      # 200 null + 200 planted sweeps
     python benchmarks/bench_readout_coverage.py --simulations 20     # a quick look
     python benchmarks/bench_readout_coverage.py --time-step          # the workflow's readout step, 72 runs
+    python benchmarks/bench_readout_coverage.py --scenarios confounded --predictors hyperparameters \
+        hyperparameters+spectrum_features --n-bootstrap 0 [--permute-across-all]   # the p-values' level
 
 Sweeps: :func:`readout_sweeps.default_shaped_sweep`, 72 runs shaped like the default config's, with
 the final loss independent of everything (``null``) or with log(final loss) correlated ``--signal``
-with lambda_1 at the early epoch (``planted``). Each simulation draws a new sweep (seed = its index)
+with lambda_1 at the early epoch (``planted``), or with the spectrum and the loss sharing a random
+effect of each hyperparameter cell, so that given the cell the spectrum says nothing
+(``confounded``, ``--confounded`` of the variance; the null of "adds to the hyperparameters" that
+a real sweep poses; ``--permute-across-all`` shows what the permutation test across all runs, the
+readout's test before cells, does there). Each simulation draws a new sweep (seed = its index)
 and runs ``evaluate_readout`` on a few predictors (``--predictors``) with the bootstrap and the
 permutation test at the workflow's sizes (``n_bootstrap``, ``n_permutations``); the
 cross-validation uses ``--repeats`` (2; the workflow uses 10, which makes ``value`` less noisy and
@@ -59,8 +65,9 @@ def wilson(successes: int, trials: int, z: float = 1.959964) -> tuple[float, flo
     return centre - half, centre + half
 
 
-def readout(seed: int, signal: float, args, *, intervals: bool = True, n_runs: int | None = None) -> pd.DataFrame:
-    sweep = default_shaped_sweep(seed, signal=signal, n_runs=n_runs or args.runs)
+def readout(seed: int, signal: float, args, *, intervals: bool = True, n_runs: int | None = None,
+            confounded: float = 0.0) -> pd.DataFrame:
+    sweep = default_shaped_sweep(seed, signal=signal, n_runs=n_runs or args.runs, confounded=confounded)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ReadoutWarning)
         table = evaluate_readout(sweep, early_epoch=EARLY_EPOCH, failure_threshold=FAILURE_THRESHOLD,
@@ -79,17 +86,23 @@ def scenario(name: str, signal: float, args) -> list[dict]:
     """Coverage rows of one scenario (null or planted) and the p-value rejection rates. With
     ``--raw PREFIX`` the simulations' tables are appended to PREFIX-<name>.csv as they finish (and
     the truth written first to PREFIX-<name>-truth.csv), so ``--summarise`` can report a run cut short."""
-    truth = pd.concat([readout(TRUTH_SEED_OFFSET + seed, signal, args, intervals=False)
-                       for seed in range(args.truth_sweeps)])
-    if args.raw:
+    confounded = args.confounded if name == "confounded" else 0.0
+    truth = pd.concat([readout(TRUTH_SEED_OFFSET + seed, signal, args, intervals=False, confounded=confounded)
+                       for seed in range(args.truth_sweeps)]) if args.truth_sweeps else None
+    if args.raw and truth is not None:
         truth.to_csv(f"{args.raw}-{name}-truth.csv", index=False)
     started, tables = time.perf_counter(), []
-    for seed in range(args.simulations):
-        tables.append(readout(seed, signal, args))
+    for seed in range(args.first, args.first + args.simulations):
+        tables.append(readout(seed, signal, args, confounded=confounded))
         if args.raw:
-            tables[-1].to_csv(f"{args.raw}-{name}.csv", mode="a", header=seed == 0, index=False)
+            raw = Path(f"{args.raw}-{name}.csv")
+            tables[-1].to_csv(raw, mode="a", header=not raw.exists(), index=False)
+    if truth is None:  # a piece of a larger run (--first): --summarise reads the pieces together
+        print(f"# {name}: simulations {args.first}-{args.first + args.simulations - 1} in "
+              f"{time.perf_counter() - started:.0f} s, no truth sweeps", flush=True)
+        return []
     print(f"# {name}: {args.simulations} simulations in {time.perf_counter() - started:.0f} s", flush=True)
-    return summarise(name, signal, pd.concat(tables), truth)
+    return summarise(name, args.confounded if name == "confounded" else signal, pd.concat(tables), truth)
 
 
 def summarise(name: str, signal: float, tables: pd.DataFrame, truth: pd.DataFrame) -> list[dict]:
@@ -147,6 +160,12 @@ def time_step(args) -> None:
 def main(argv=None) -> pd.DataFrame | None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--simulations", type=int, default=200)
+    parser.add_argument("--first", type=int, default=0,
+                        help="seed of the first simulation (run pieces in parallel with --raw and --truth-sweeps 0)")
+    parser.add_argument("--confounded", type=float, default=0.64,
+                        help="share of the variance of lambda_1 and log loss from the cell effect (scenario confounded)")
+    parser.add_argument("--permute-across-all", action="store_true",
+                        help="the comparisons' permutation test across all runs instead of within cells")
     parser.add_argument("--truth-sweeps", type=int, default=400)
     parser.add_argument("--runs", type=int, default=72)
     parser.add_argument("--signal", type=float, default=0.5)
@@ -155,7 +174,7 @@ def main(argv=None) -> pd.DataFrame | None:
     parser.add_argument("--n-bootstrap", type=int, default=120)
     parser.add_argument("--n-permutations", type=int, default=99)
     parser.add_argument("--predictors", nargs="+", default=list(PREDICTORS))
-    parser.add_argument("--scenarios", nargs="+", default=["null", "planted"], choices=["null", "planted"])
+    parser.add_argument("--scenarios", nargs="+", default=["null", "planted"], choices=["null", "planted", "confounded"])
     parser.add_argument("--time-step", action="store_true", help="time the workflow's readout step and stop")
     parser.add_argument("--csv", type=Path, help="also write the result table here")
     parser.add_argument("--raw", help="append each simulation's table to RAW-<scenario>.csv as it finishes")
@@ -165,10 +184,14 @@ def main(argv=None) -> pd.DataFrame | None:
     if args.time_step:
         time_step(args)
         return None
-    signals = {"null": 0.0, "planted": args.signal}
+    signals = {"null": 0.0, "planted": args.signal, "confounded": 0.0}
+    if args.permute_across_all:
+        import rnn_lyapunov.analysis.readout as readout_module
+
+        readout_module.permutation_cells = lambda X_baseline: None
     if args.summarise:
         rows = [row for name in args.scenarios for row in summarise(
-            name, signals[name], pd.read_csv(f"{args.raw}-{name}.csv"), pd.read_csv(f"{args.raw}-{name}-truth.csv"))]
+            name, args.confounded if name == "confounded" else signals[name], pd.read_csv(f"{args.raw}-{name}.csv"), pd.read_csv(f"{args.raw}-{name}-truth.csv"))]
     else:
         rows = [row for name in args.scenarios for row in scenario(name, signals[name], args)]
     table = pd.DataFrame(rows)

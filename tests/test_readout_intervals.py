@@ -142,3 +142,43 @@ def test_the_numpy_models_predict_what_the_scikit_learn_pipelines_predict(kind):
         expected = model.predict_proba(X_test)[:, 1] if task == "classification" else model.predict(X_test)
         # lbfgs stops at a tolerance of 1e-4; the numpy Newton solver at the optimum.
         np.testing.assert_allclose(fit_predict(X, target, X_test, task, kind, 0), expected, atol=tolerance)
+
+
+def test_permutation_cells_are_the_groups_of_equal_baseline_rows_or_none_for_a_continuous_baseline():
+    from rnn_lyapunov.analysis.readout_intervals import permutation_cells
+
+    seeds_of_cells = np.array([[0.1, 1.0], [0.2, 1.0], [0.1, 1.0], [0.2, 1.0], [0.1, 2.0], [0.1, 2.0]])
+    cells = permutation_cells(seeds_of_cells)
+    assert [len(set(cells[[0, 2]])), len(set(cells[[1, 3]])), len(set(cells[[4, 5]]))] == [1, 1, 1]
+    assert len(set(cells)) == 3
+    assert permutation_cells(np.random.default_rng(0).normal(size=(10, 1))) is None
+
+
+def comparison_rejections(sweep_seeds, *, across_all: bool, monkeypatch) -> int:
+    """How many confounded-null sweeps get p <= 0.05 for "hyperparameters + spectrum vs hyperparameters" (rho)."""
+    import rnn_lyapunov.analysis.readout as readout_module
+
+    if across_all:
+        monkeypatch.setattr(readout_module, "permutation_cells", lambda X_baseline: None)
+    rejected = 0
+    for seed in sweep_seeds:
+        sweep = sweeps.default_shaped_sweep(seed, confounded=0.64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ReadoutWarning)
+            table = evaluate_readout(sweep, early_epoch=1, failure_threshold=1.2, folds=3, repeats=1, n_bootstrap=0,
+                                     n_permutations=19, seed=seed,
+                                     predictors=["hyperparameters", "hyperparameters+spectrum_features"])
+        rho = table.query("family == 'comparison' and metric == 'spearman_rho'").iloc[0]
+        rejected += rho["p_value"] <= 0.05
+    monkeypatch.undo()
+    return rejected
+
+
+def test_the_comparison_p_value_holds_its_level_when_the_spectrum_follows_the_hyperparameters(monkeypatch):
+    # The spectrum and the loss share each cell's random effect and nothing else: given the
+    # hyperparameters the spectrum adds nothing, yet it predicts what their linear model misses.
+    # Permuting within cells keeps the level (about 1 in 20 at p <= 0.05 = 1/20); across all runs
+    # the spectrum's link with the cells is broken and the test rejects almost every time.
+    within = comparison_rejections(range(12), across_all=False, monkeypatch=monkeypatch)
+    across = comparison_rejections(range(12), across_all=True, monkeypatch=monkeypatch)
+    assert within <= 3 and across >= 9, (within, across)

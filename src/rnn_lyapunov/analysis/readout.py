@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from rnn_lyapunov.analysis import sweep_data
 from rnn_lyapunov.analysis.readout_intervals import (LEVEL, centred_interval, held_out_scores,
-                                                     permutation_p_values, refitted_bootstrap)
+                                                     permutation_cells, permutation_p_values, refitted_bootstrap)
 from rnn_lyapunov.analysis.readout_models import cross_validated, scores
 from rnn_lyapunov.analysis.readout_models import scores as _scores  # noqa: F401  (its name before the split)
 from rnn_lyapunov.analysis.readout_inputs import (bootstrap_resamples, build_inputs, fold_splits,
@@ -93,7 +93,8 @@ def _evaluate_task(task, mask, y, inputs, chosen, settings):
             X_combined, kept, _ = fitted[combination]
             spectrum = np.isin(kept, inputs.sets["spectrum_features"][1])
             tests = permutation_p_values(X_combined, spectrum, y, task, metrics, first, PERMUTATION_REPEATS,
-                                         baseline_scores, settings["n_permutations"], seed)
+                                         baseline_scores, settings["n_permutations"], seed,
+                                         cells=permutation_cells(X_combined[:, ~spectrum]))
         for metric in metrics:
             row = {"predictor": f"{combination} vs {baseline}", "family": "comparison", "metric": metric,
                    **common, "features": ", ".join(inputs.sets[combination][1]), "note": ""}
@@ -161,9 +162,10 @@ def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "fina
     * ``comparison``: ``<baseline>+spectrum_features vs <baseline>``: ``value`` is the metric of the
       combination minus that of the baseline, ``ci_low``/``ci_high`` its paired interval (the same
       resampled runs, see below), ``p_value`` a one-sided permutation test that the spectrum adds
-      nothing: the spectrum feature columns are permuted together across runs and the combination
-      refitted ``n_permutations`` times on the same folds (the first ``PERMUTATION_REPEATS``
-      repeat), p = (1 + #{permuted difference >= observed}) / (1 + n_permutations), so its
+      nothing: the spectrum feature columns are permuted together (within the groups of runs
+      whose baseline values are equal, e.g. the seeds of one hyperparameter cell, when at least
+      half the runs are in such groups; across all runs otherwise) and the combination refitted
+      ``n_permutations`` times on the same folds (the first ``PERMUTATION_REPEATS`` repeat), p = (1 + #{permuted difference >= observed}) / (1 + n_permutations), so its
       smallest value is 1 / (1 + n_permutations); ``fraction_folds_positive`` the share of the
       ``folds * repeats`` held-out folds where the combination scored higher.
 

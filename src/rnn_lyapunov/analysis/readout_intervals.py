@@ -83,27 +83,51 @@ def centred_interval(value: float, distribution: np.ndarray, metric: str, level:
     return float(np.clip(value + low, lower, upper)), float(np.clip(value + high, lower, upper))
 
 
+def permutation_cells(X_baseline: np.ndarray) -> np.ndarray | None:
+    """(runs,) labels of the groups of runs whose baseline columns ``X_baseline`` (runs, k) are
+    equal (the sweep's cells, e.g. the same hyperparameters with different seeds), or None when
+    fewer than half of the runs share their baseline values with another run (a continuous
+    baseline such as an early loss): then the permutation test permutes across all runs."""
+    _, cells, sizes = np.unique(X_baseline, axis=0, return_inverse=True, return_counts=True)
+    cells = cells.reshape(-1)
+    return cells if (sizes[cells] >= 2).mean() >= 0.5 else None
+
+
 def permutation_p_values(X_combined, spectrum_columns, y, task, metrics, splits, repeats, baseline_scores,
-                         n_permutations, seed) -> dict:
+                         n_permutations, seed, cells=None) -> dict:
     """metric -> (observed difference, one-sided p-value) of "baseline + spectrum beats the baseline".
 
     The statistic is the held-out metric of the combined model minus ``baseline_scores[metric]``
     (the baseline's, :func:`held_out_scores` over the same ``splits``, ``repeats`` repeats). Its
     null distribution: the spectrum columns (``spectrum_columns``, a boolean mask over the columns
-    of ``X_combined``) permuted together across runs, which keeps the baseline columns and the
-    target as they are and breaks any link of the spectrum with either, then the combined model
-    refitted on the same splits. p = (1 + #{null >= observed}) / (1 + n_permutations), a valid
-    p-value when the spectrum rows are exchangeable under the null; a NaN null counts as >=."""
+    of ``X_combined``) permuted together, the baseline columns and the target kept as they are,
+    then the combined model refitted on the same splits. With ``cells`` (runs,) (from
+    :func:`permutation_cells`) the spectrum rows are permuted only among runs of one cell, which
+    tests "given the baseline, the spectrum says nothing about the target" and stays exact when
+    the spectrum depends on the baseline (as it does on the hyperparameters); without, across all
+    runs, which is exact only when the spectrum is independent of the baseline too (a permutation
+    across cells breaks the spectrum's link with the baseline, so a spectrum that merely repeats
+    the baseline would look informative). p = (1 + #{null >= observed}) / (1 + n_permutations);
+    a NaN null counts as >=."""
     def differences(X):
         combined = held_out_scores(metrics, y, cross_validated(X, y, task, "linear", splits, repeats, seed))
         return {metric: combined[metric] - baseline_scores[metric] for metric in metrics}
 
+    def permutation() -> np.ndarray:
+        if cells is None:
+            return rng.permutation(len(y))
+        order = np.arange(len(y))
+        for members in groups:
+            order[members] = rng.permutation(members)
+        return order
+
     observed = differences(X_combined)
     rng = np.random.default_rng([seed, 2])
+    groups = [] if cells is None else [np.flatnonzero(cells == cell) for cell in np.unique(cells)]
     exceed = dict.fromkeys(metrics, 0)
     for _ in range(n_permutations):
         shuffled = X_combined.copy()
-        shuffled[:, spectrum_columns] = X_combined[rng.permutation(len(y))][:, spectrum_columns]
+        shuffled[:, spectrum_columns] = X_combined[permutation()][:, spectrum_columns]
         for metric, null in differences(shuffled).items():
             exceed[metric] += not null < observed[metric] - 1e-12
     return {metric: (observed[metric], (1 + exceed[metric]) / (1 + n_permutations)
