@@ -15,7 +15,9 @@ from test_workflow import REPOSITORY, copy_workflow, job_counts, snakemake
 
 pytestmark = pytest.mark.slow
 # experiment -> training runs (docs/paper.md)
-EXPECTED_RUNS = {"architectures": 11 * 10, "grid": 11 * 10, "initialisation": 2 * 4 * 60}
+EXPECTED_RUNS = {"architectures": 11 * 10, "grid": 11 * 10, "initialisation": 2 * 4 * 60,
+                 "architectures-small": 11 * 10, "grid-small": 11 * 10, "initialisation-small": 2 * 4 * 8}
+FULL_SCALE = [name for name in EXPECTED_RUNS if not name.endswith("-small")]
 
 
 def load(name: str) -> dict:
@@ -30,10 +32,38 @@ def test_the_experiment_expands_to_every_run_and_each_run_validates(name):
     config = load(name)
     runs = expand_sweep(config)
     assert len(runs) == len({run["run_id"] for run in runs}) == EXPECTED_RUNS[name]
-    # device: cuda is planned as the workflow plans it: its jobs ask the cluster for a GPU.
-    assert config["resources"]["train"]["gpu"] >= 1
+    # device: cuda is planned as the workflow plans it: its jobs ask the cluster for a GPU; the
+    # laptop-scale versions run where they are (device auto, no GPU asked).
+    gpu = config["resources"]["train"]["gpu"] >= 1
+    assert gpu == (name in FULL_SCALE)
     for run in runs[:: max(1, len(runs) // 10)]:
-        validate_run_config(run, gpu_requested=True)
+        validate_run_config(run, gpu_requested=gpu)
+
+
+@pytest.mark.parametrize("name", FULL_SCALE)
+def test_the_laptop_scale_version_keeps_the_design_and_shrinks_the_sizes(name):
+    full, small = load(name), load(f"{name}-small")
+    # The same axes, figures, LSTM convention, units, architectures and optimiser.
+    def axes(config):
+        sweep = config["sweep"]
+        return (sorted(sweep.get("cross", {})), [sorted(group) for group in sweep.get("zip", [])],
+                sorted(sweep.get("sample", {})))
+    assert axes(small) == axes(full)
+    assert small["figures"]["extra"] == full["figures"]["extra"]
+    for key in ("lstm_state", "units", "n_exponents"):
+        assert small["spectrum"][key] == full["spectrum"][key]
+    for key in ("dataset", "architecture", "num_layers", "bias", "init", "init_scale", "optimizer", "learning_rate",
+                "dropout", "batch_size", "lr_decay"):
+        assert small["training"].get(key) == full["training"].get(key), key
+    # Smaller: every network, the text, the epochs.
+    def sizes(config):
+        sweep = config["sweep"]
+        listed = [size for group in sweep.get("zip", []) for size in group.get("hidden_size", [])]
+        return listed + sweep.get("cross", {}).get("hidden_size", []) + [config["training"].get("hidden_size", 0)]
+    assert max(sizes(small)) < max(sizes(full)) and sum(sizes(small)) < sum(sizes(full))
+    assert small["training"]["epochs"] < full["training"]["epochs"]
+    assert small["datasets"]["char_text"]["options"]["max_characters"] < 3_202_303
+    assert small["datasets"]["char_text"]["options"]["corpus"] == full["datasets"]["char_text"]["options"]["corpus"]
 
 
 def test_dry_run_of_the_grid_lists_its_110_training_jobs(tmp_path):
@@ -67,7 +97,7 @@ def smoke_scale(config: dict) -> dict:
     return config
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_RUNS))
+@pytest.mark.parametrize("name", FULL_SCALE)
 def test_the_experiment_trains_at_smoke_scale(tmp_path, name):
     directory = copy_workflow(tmp_path)
     (directory / "smoke.yaml").write_text(yaml.safe_dump(smoke_scale(load(name))))
