@@ -20,6 +20,15 @@ GPU_FLOPS (25 TFLOP/s, about 0.5 of an H100's FP32 and FP64 peaks) and GPU_SECON
 (8 microseconds of launch and Python overhead per eager operation) are assumptions, not
 measurements. The small recurrent networks of the paper are launch-bound on a GPU: the operation
 count, not the FLOPs, decides.
+
+Counted kernels, not Python steps: training runs the recurrent core through torch's fused kernel
+(``forward_sequence``), which on a GPU is one cuDNN call forward and one backward per batch, while
+on the CPU (where the counts are taken) ATen unrolls it into per-step operations. So the core's
+operations are counted apart (its fused forward and backward alone) and replaced by cuDNN's own
+launches, assumed CUDNN_KERNELS_PER_STEP per time step and layer (forward, backward data and
+backward weights together) at CUDNN_SECONDS_PER_KERNEL each (a launch from C++, no Python); the
+readout, loss, dropout and Adam stay eager operations. The spectra are not fused (a Jacobian per
+step), so their count is the eager one.
 """
 
 from __future__ import annotations
@@ -45,6 +54,8 @@ BATCHES_PER_EPOCH = int(3_202_303 * 0.8) // WINDOW // BATCH
 SPECTRUM_STEPS_MEASURED = 40
 GPU_FLOPS = 25e12                   # assumed sustained FLOP/s of one modern GPU (see the docstring)
 GPU_SECONDS_PER_OPERATION = 8e-6    # assumed eager-mode cost of one dispatched operation on a GPU
+CUDNN_KERNELS_PER_STEP = 6          # assumed cuDNN launches per time step and layer: 2 forward, 4 backward
+CUDNN_SECONDS_PER_KERNEL = 5e-6     # assumed cost of one launch from inside cuDNN (no Python)
 
 
 class OperationCounter(TorchDispatchMode):
@@ -96,7 +107,34 @@ def seconds_per_batch(architecture: str, hidden_size: int, device, batches: int)
         one_batch()
     _synchronise(device)
     measured = (time.perf_counter() - started) / batches
-    return measured, gpu_seconds(*counted(one_batch))
+    flops, operations = counted(one_batch)
+    # The arithmetic of the whole batch, or the launches: the eager ones outside the core and cuDNN's.
+    launches = (operations - core_operations(model, inputs)) * GPU_SECONDS_PER_OPERATION + cudnn_seconds(model)
+    return measured, max(flops / GPU_FLOPS, launches)
+
+
+def core_operations(model, inputs) -> int:
+    """Operations the CPU dispatches for the recurrent core's fused forward and backward alone
+    (what one cuDNN call each replaces on a GPU); 0 for a core without ``forward_sequence``."""
+    sequence = getattr(model.core, "forward_sequence", None)
+    if sequence is None:
+        return 0
+    state = model.core.initial_state(inputs.shape[0]).to(inputs.device)
+    counter = OperationCounter()
+    with counter:
+        features, _ = sequence(inputs, state)
+        features.sum().backward()
+    with OperationCounter() as overhead:  # the sum and its backward are not the core's
+        inputs.new_zeros(features.shape, requires_grad=True).sum().backward()
+    model.zero_grad()
+    return counter.count - overhead.count
+
+
+def cudnn_seconds(model) -> float:
+    """The assumed GPU time of cuDNN's launches for one batch's fused core (forward and backward)."""
+    if getattr(model.core, "forward_sequence", None) is None:
+        return 0.0
+    return CUDNN_KERNELS_PER_STEP * WINDOW * model.core.num_layers * CUDNN_SECONDS_PER_KERNEL
 
 
 def seconds_per_spectrum_step(architecture: str, hidden_size: int, trajectories: int, dtype,
