@@ -67,7 +67,8 @@ def wilson(successes: int, trials: int, z: float = 1.959964) -> tuple[float, flo
 
 def readout(seed: int, signal: float, args, *, intervals: bool = True, n_runs: int | None = None,
             confounded: float = 0.0) -> pd.DataFrame:
-    sweep = default_shaped_sweep(seed, signal=signal, n_runs=n_runs or args.runs, confounded=confounded)
+    sweep = default_shaped_sweep(seed, signal=signal, n_runs=n_runs or args.runs, confounded=confounded,
+                                 cell_seed=0 if args.fixed_cells else None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ReadoutWarning)
         table = evaluate_readout(sweep, early_epoch=EARLY_EPOCH, failure_threshold=FAILURE_THRESHOLD,
@@ -164,6 +165,8 @@ def main(argv=None) -> pd.DataFrame | None:
                         help="seed of the first simulation (run pieces in parallel with --raw and --truth-sweeps 0)")
     parser.add_argument("--confounded", type=float, default=0.64,
                         help="share of the variance of lambda_1 and log loss from the cell effect (scenario confounded)")
+    parser.add_argument("--fixed-cells", action="store_true",
+                        help="scenario confounded: the same cell effects in every sweep (a fixed design)")
     parser.add_argument("--permute-across-all", action="store_true",
                         help="the comparisons' permutation test across all runs instead of within cells")
     parser.add_argument("--truth-sweeps", type=int, default=400)

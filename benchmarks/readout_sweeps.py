@@ -14,7 +14,9 @@ linear predictor of log10(loss) from lambda_1 is ``signal^2`` (a planted feature
 cells gets a random effect u (standard normal, drawn per sweep), lambda_1 = 0.3 (sqrt(c) u +
 sqrt(1 - c) z) at every epoch and log(final loss) = 0.5 (sqrt(c) u + sqrt(1 - c) e): the spectrum
 and the loss both follow the hyperparameters, in a way no linear function of them captures, and
-given the cell the spectrum says nothing about the loss.
+given the cell the spectrum says nothing about the loss. The cell effects are drawn anew for each
+sweep (the cells a random sample of possible settings), or with ``cell_seed`` the same for every
+sweep (a fixed design, as when the same grid is run again with new seeds).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ N_EPOCHS, N_EXPONENTS = 9, 32
 
 
 def default_shaped_sweep(seed: int, *, signal: float = 0.0, n_runs: int | None = None,
-                         confounded: float = 0.0) -> xr.Dataset:
+                         confounded: float = 0.0, cell_seed: int | None = None) -> xr.Dataset:
     """A sweep of ``n_runs`` (default 72, the default grid; fewer: its first runs, more: the grid
     repeated) whose final loss has population correlation ``signal`` with lambda_1 at epoch 1, or
     (``confounded`` > 0) shares a hyperparameter cell effect with the spectrum (module docstring)."""
@@ -51,7 +53,8 @@ def default_shaped_sweep(seed: int, *, signal: float = 0.0, n_runs: int | None =
         # Its own stream, so the null and planted sweeps stay what they were.
         cells = np.unique(np.stack([architecture, init_scale.astype(str), learning_rate.astype(str)], 1),
                           axis=0, return_inverse=True)[1].reshape(-1)
-        effect = np.random.default_rng([seed, 7]).normal(0.0, 1.0, cells.max() + 1)[cells]
+        effect_seed = [seed, 7] if cell_seed is None else [cell_seed, 8]
+        effect = np.random.default_rng(effect_seed).normal(0.0, 1.0, cells.max() + 1)[cells]
         top = np.sqrt(confounded) * effect[:, None] + np.sqrt(1.0 - confounded) * top
         final = np.sqrt(confounded) * effect + np.sqrt(1.0 - confounded) * final
     exponents = 0.3 * top[:, :, None] + below_top
