@@ -6,7 +6,7 @@ cross-validation over runs) and scores their held-out predictions of the final v
 features, the whole spectrum, the hyperparameters, the early losses and their combinations, and
 compares baseline + spectrum with the baseline alone. The predictor columns are built in
 :mod:`rnn_lyapunov.analysis.readout_inputs`, the models and scores in
-:mod:`rnn_lyapunov.analysis.readout_models` (scikit-learn's folds, models and metrics).
+:mod:`rnn_lyapunov.analysis.readout_models` (scikit-learn's models written again in numpy, and the scores).
 """
 
 from __future__ import annotations
