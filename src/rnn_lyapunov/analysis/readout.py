@@ -165,8 +165,9 @@ def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "fina
       nothing: the spectrum feature columns are permuted together (within the groups of runs
       whose baseline values are equal, e.g. the seeds of one hyperparameter cell, when at least
       half the runs are in such groups; across all runs otherwise) and the combination refitted
-      ``n_permutations`` times on the same folds (the first ``PERMUTATION_REPEATS`` repeat), p = (1 + #{permuted difference >= observed}) / (1 + n_permutations), so its
-      smallest value is 1 / (1 + n_permutations); ``fraction_folds_positive`` the share of the
+      ``n_permutations`` times on the same folds (the first ``PERMUTATION_REPEATS`` repeat),
+      p = (1 + #{permuted difference >= observed}) / (1 + n_permutations), so its smallest
+      value is 1 / (1 + n_permutations); ``fraction_folds_positive`` the share of the
       ``folds * repeats`` held-out folds where the combination scored higher.
 
     ``predictors``: names to evaluate (default all); comparisons need both of their names.
