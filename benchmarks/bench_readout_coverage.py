@@ -74,7 +74,7 @@ def readout(seed: int, signal: float, args, *, intervals: bool = True, n_runs: i
         table = evaluate_readout(sweep, early_epoch=EARLY_EPOCH, failure_threshold=FAILURE_THRESHOLD,
                                  folds=args.folds, repeats=args.repeats, seed=seed, predictors=list(args.predictors),
                                  n_bootstrap=args.n_bootstrap if intervals else 0,
-                                 n_permutations=args.n_permutations if intervals else 0)
+                                 n_permutations=args.n_permutations if intervals else 0, resample=args.resample)
     return table.assign(simulation=seed)
 
 
@@ -165,6 +165,8 @@ def main(argv=None) -> pd.DataFrame | None:
                         help="seed of the first simulation (run pieces in parallel with --raw and --truth-sweeps 0)")
     parser.add_argument("--confounded", type=float, default=0.64,
                         help="share of the variance of lambda_1 and log loss from the cell effect (scenario confounded)")
+    parser.add_argument("--resample", default="runs", choices=["runs", "cells"],
+                        help="evaluate_readout's bootstrap: runs, or hyperparameter cells with all their runs")
     parser.add_argument("--fixed-cells", action="store_true",
                         help="scenario confounded: the same cell effects in every sweep (a fixed design)")
     parser.add_argument("--permute-across-all", action="store_true",

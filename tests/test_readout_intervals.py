@@ -182,3 +182,51 @@ def test_the_comparison_p_value_holds_its_level_when_the_spectrum_follows_the_hy
     within = comparison_rejections(range(12), across_all=False, monkeypatch=monkeypatch)
     across = comparison_rejections(range(12), across_all=True, monkeypatch=monkeypatch)
     assert within <= 3 and across >= 9, (within, across)
+
+
+def test_a_cell_bootstrap_draws_whole_cells_as_many_as_there_are():
+    from rnn_lyapunov.analysis.readout_inputs import bootstrap_resamples
+
+    cells = np.repeat(np.arange(5), [3, 3, 2, 1, 3])  # 12 runs in 5 settings
+    for sample in bootstrap_resamples("regression", np.zeros(12), 50, seed=4, cells=cells):
+        drawn = [cell for cell in cells[sample]]
+        counts = {cell: drawn.count(cell) for cell in set(drawn)}
+        # Each drawn cell contributes all its runs, possibly several times; 5 cells drawn in all.
+        assert all(count % int((cells == cell).sum()) == 0 for cell, count in counts.items())
+        assert sum(count // int((cells == cell).sum()) for cell, count in counts.items()) == 5
+        assert sorted(set(sample)) == sorted(np.flatnonzero(np.isin(cells, list(counts))))
+
+
+def test_resampling_cells_of_one_run_each_is_the_run_bootstrap_and_an_unknown_resample_is_refused():
+    sweep = sweeps.default_shaped_sweep(2, signal=0.5)
+    sweep = sweep.isel(run=sweep.seed.values == 0)  # 24 runs, 24 distinct settings
+    settings = dict(early_epoch=1, failure_threshold=1.2, folds=3, repeats=1, n_bootstrap=10, n_permutations=0,
+                    predictors=["largest_exponent"])
+    runs = evaluate_readout(sweep, **settings)
+    cells = evaluate_readout(sweep, resample="cells", **settings)
+    assert runs[["value", "ci_low", "ci_high"]].equals(cells[["value", "ci_low", "ci_high"]])
+    with pytest.raises(InputError, match="resample must be one of 'runs', 'cells'"):
+        evaluate_readout(sweep, resample="seeds", **settings)
+
+
+def test_resampling_cells_widens_the_intervals_of_a_sweep_whose_cells_share_an_effect():
+    sweep = sweeps.default_shaped_sweep(5, confounded=0.64)
+    settings = dict(early_epoch=1, failure_threshold=1.2, folds=3, repeats=1, n_bootstrap=60, n_permutations=0,
+                    predictors=["largest_exponent"])
+    def width(resample):
+        row = evaluate_readout(sweep, resample=resample, **settings).query("metric == 'spearman_rho'").iloc[0]
+        return row["ci_high"] - row["ci_low"]
+    assert width("cells") > 1.1 * width("runs")
+
+
+def test_the_workflow_setting_figures_readout_resample_reaches_the_readout():
+    from rnn_lyapunov.figures.readout_comparison import readout_table
+    from rnn_lyapunov.figures.registry import figure_options
+
+    options = figure_options("readout_comparison", {"early_epoch": 1, "readout_resample": "cells", "dpi": 80})
+    assert options == {"early_epoch": 1, "readout_resample": "cells"}
+    sweep = sweeps.default_shaped_sweep(1, n_runs=24)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ReadoutWarning)
+        table = readout_table(sweep, repeats=1, n_bootstrap=4, n_permutations=0, **options)
+    assert table.attrs["resample"] == "cells"

@@ -38,6 +38,8 @@ COLUMNS = ("predictor", "family", "metric", "value", "ci_low", "ci_high", "n_run
            "n_excluded", "target_scale", "p_value", "fraction_folds_positive", "features", "note")
 
 
+#: What the bootstrap draws: runs, or hyperparameter settings with all their runs (see evaluate_readout).
+RESAMPLES = ("runs", "cells")
 #: Repeats of the cross-validation behind the permutation test's statistic (each permutation refits them).
 PERMUTATION_REPEATS = 1
 
@@ -53,7 +55,12 @@ def _evaluate_task(task, mask, y, inputs, chosen, settings):
     metrics = TASK_METRICS[task]
     problem = too_few_runs(task, y, folds, settings["failure_threshold"])
     splits = [] if problem else fold_splits(task, y, folds, repeats, seed)
-    samples = bootstrap_resamples(task, y, settings["n_bootstrap"], seed)
+    cells, columns = None, inputs.sets["hyperparameters"][1]
+    if settings["resample"] == "cells" and columns:
+        labels = np.unique(inputs.table.loc[mask, columns].to_numpy(float), axis=0, return_inverse=True)[1]
+        # Every run its own setting (sampled axes): the run bootstrap, stratified for AUC, is the same thing.
+        cells = labels.reshape(-1) if len(np.unique(labels)) < len(labels) else None
+    samples = bootstrap_resamples(task, y, settings["n_bootstrap"], seed, cells=cells)
     common = {"n_runs": len(y), "n_failures": int(y.sum()) if task == "classification" else math.nan,
               "n_excluded": int((~mask).sum()), "target_scale": inputs.target_scale}
     baselines = [name for name in chosen if inputs.sets[name][0] == "baseline"
@@ -118,6 +125,7 @@ def _evaluate_task(task, mask, y, inputs, chosen, settings):
 def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "final_val_loss",
                      failure_threshold: float | None = None, folds: int = 5, repeats: int = 10,
                      n_bootstrap: int = 120, n_permutations: int = 99, seed: int = 0, dataset: str | None = None,
+                     resample: str = "runs",
                      predictors=None, log_target="auto", slope_range=None,
                      count_threshold: float = -3.0, grid_points: int = 20) -> pd.DataFrame:
     """Held-out skill of early-training predictors of the final loss and of failure, per predictor.
@@ -216,6 +224,9 @@ def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "fina
         raise InputError(f"evaluate_readout: failure_threshold must be None (only diverged runs fail) or a finite "
                          f"number >= 0 in the loss's units (a final loss above it is a failure), got "
                          f"{failure_threshold!r}.")
+    if resample not in RESAMPLES:
+        raise InputError(f"evaluate_readout: resample must be one of {', '.join(map(repr, RESAMPLES))}, got "
+                         f"{resample!r}.")
     if log_target not in ("auto", True, False):
         raise InputError(f"evaluate_readout: log_target must be 'auto', True or False, got {log_target!r}.")
     sweep_data.require_dataset(sweep)
@@ -239,7 +250,7 @@ def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "fina
     tasks = {"regression": (np.isfinite(inputs.target), inputs.target),
              "classification": (np.ones(len(inputs.runs), bool), inputs.failed.astype(int))}
     settings = {"folds": folds, "repeats": repeats, "n_bootstrap": n_bootstrap, "seed": seed,
-                "failure_threshold": failure_threshold, "n_permutations": n_permutations}
+                "failure_threshold": failure_threshold, "n_permutations": n_permutations, "resample": resample}
     rows, unusable = [], []
     # Tiny problems: BLAS threads and scikit-learn's per-call checks cost more than the fits.
     with threadpool_limits(limits=1), sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
@@ -256,6 +267,6 @@ def evaluate_readout(sweep: xr.Dataset, *, early_epoch: int, target: str = "fina
     table = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
     table.attrs.update(early_epoch=early_epoch, failure_threshold=failure_threshold, folds=folds,
                        repeats=repeats, n_bootstrap=n_bootstrap, n_permutations=n_permutations, seed=seed,
-                       interval_level=LEVEL,
+                       resample=resample, interval_level=LEVEL,
                        slope_range=inputs.slope_description, count_threshold=count_threshold)
     return table

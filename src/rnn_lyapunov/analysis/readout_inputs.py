@@ -246,12 +246,21 @@ def fold_splits(task, y, folds, repeats, seed) -> list:
         return list(RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed).split(y, y))
 
 
-def bootstrap_resamples(task: str, y: np.ndarray, size: int, seed: int) -> np.ndarray:
-    """(size, runs) indices of runs drawn with replacement; for "classification" the failing and
-    the other runs are drawn separately (a stratified bootstrap, as pROC's), so every resample
-    holds both classes in their original numbers (the failing runs first)."""
+def bootstrap_resamples(task: str, y: np.ndarray, size: int, seed: int, cells: np.ndarray | None = None) -> list:
+    """``size`` arrays of indices of runs drawn with replacement.
+
+    Without ``cells``: each (runs,); for "classification" the failing and the other runs are drawn
+    separately (a stratified bootstrap, as pROC's), so every resample holds both classes in their
+    original numbers (the failing runs first). With ``cells`` (runs,) labels (the runs of one
+    hyperparameter setting share a label): as many cells as there are, drawn with replacement, each
+    with all its runs (a cluster bootstrap, not stratified; a resample's length varies with the
+    cells drawn, and one without both classes gives an undefined AUC that the interval skips)."""
     rng = np.random.default_rng(seed)
+    if cells is not None:
+        members = [np.flatnonzero(cells == cell) for cell in np.unique(cells)]
+        return [np.concatenate([members[index] for index in rng.integers(0, len(members), len(members))])
+                for _ in range(size)]
     if task == "regression":
-        return rng.integers(0, len(y), size=(size, len(y)))
+        return list(rng.integers(0, len(y), size=(size, len(y))))
     groups = [np.flatnonzero(y == label) for label in (1, 0)]
-    return np.hstack([group[rng.integers(0, max(group.size, 1), size=(size, group.size))] for group in groups])
+    return list(np.hstack([group[rng.integers(0, max(group.size, 1), size=(size, group.size))] for group in groups]))

@@ -105,6 +105,11 @@ def workflow_schema() -> dict:
                                                   "description": "readout figures: a run fails when its final "
                                                                  "validation loss is above it (or not finite); "
                                                                  "null: only diverged runs fail"},
+                            "readout_resample": {"enum": ["runs", "cells"], "default": "runs",
+                                                 "description": "readout_comparison's bootstrap: runs, or "
+                                                                "hyperparameter settings with all their seeds "
+                                                                "(for statements about new settings; "
+                                                                "docs/readout.md)"},
                             "dpi": {"type": "integer", "minimum": 10, "default": 150, "description": "PNG resolution"},
                             "extra": {"type": "array", "items": {"type": "string"}, "default": [],
                                       "description": "figures drawn besides the default ones (e.g. an experiment's)"},

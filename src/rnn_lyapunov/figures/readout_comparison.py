@@ -57,18 +57,20 @@ N_PERMUTATIONS = 99
 
 def readout_table(sweep: xr.Dataset, *, early_epoch: int = 0, failure_threshold: float | None = None,
                   dataset: str | None = None, repeats: int | None = None, n_bootstrap: int | None = None,
-                  n_permutations: int | None = None, seed: int = 0) -> pd.DataFrame:
+                  n_permutations: int | None = None, seed: int = 0, readout_resample: str = "runs") -> pd.DataFrame:
     """:func:`~rnn_lyapunov.analysis.readout.evaluate_readout` of the sweep, NaN rows kept.
 
     A :class:`ReadoutWarning` (too few runs or failures, a constant predictor) is left to the
     caller: the NaN rows and their ``note`` say the same in the table. ``repeats``, ``n_bootstrap``
-    and ``n_permutations`` default to :data:`REPEATS`, :data:`N_BOOTSTRAP` and :data:`N_PERMUTATIONS`.
+    and ``n_permutations`` default to :data:`REPEATS`, :data:`N_BOOTSTRAP` and :data:`N_PERMUTATIONS`;
+    ``readout_resample`` is evaluate_readout's ``resample`` ("runs" or "cells").
     """
     sweep_data.require_variables(sweep, REQUIRED, "readout_comparison")
     return evaluate_readout(sweep, early_epoch=early_epoch, failure_threshold=failure_threshold, dataset=dataset,
                             repeats=REPEATS if repeats is None else repeats,
                             n_bootstrap=N_BOOTSTRAP if n_bootstrap is None else n_bootstrap,
-                            n_permutations=N_PERMUTATIONS if n_permutations is None else n_permutations, seed=seed)
+                            n_permutations=N_PERMUTATIONS if n_permutations is None else n_permutations, seed=seed,
+                            resample=readout_resample)
 
 
 def _predictor_order(table: pd.DataFrame) -> list[str]:
@@ -128,10 +130,12 @@ def _comparison_panel(ax, table: pd.DataFrame) -> None:
 
 
 @register_figure("readout_comparison", needs="sweep", variables=REQUIRED, caption=CAPTION,
-                 options=("early_epoch", "failure_threshold"), table=readout_table, table_caption=TABLE_CAPTION,
+                 options=("early_epoch", "failure_threshold", "readout_resample"), table=readout_table,
+                 table_caption=TABLE_CAPTION,
                  drawn_from_table=True)
 def readout_comparison(sweep: xr.Dataset, *, early_epoch: int = 0, failure_threshold: float | None = None,
-                       dataset: str | None = None, table: pd.DataFrame | None = None) -> Figure:
+                       dataset: str | None = None, table: pd.DataFrame | None = None,
+                       readout_resample: str = "runs") -> Figure:
     """Each predictor's held-out Spearman rho, R^2 and failure AUC with 95% intervals, and what
     the spectrum adds to each baseline. ``table``: a result of :func:`readout_table` to draw
     instead of computing it again."""
@@ -140,7 +144,7 @@ def readout_comparison(sweep: xr.Dataset, *, early_epoch: int = 0, failure_thres
             # The NaN rows are drawn as "n/a" and their notes are in the CSV.
             warnings.simplefilter("ignore", ReadoutWarning)
             table = readout_table(sweep, early_epoch=early_epoch, failure_threshold=failure_threshold,
-                                  dataset=dataset)
+                                  dataset=dataset, readout_resample=readout_resample)
     order = _predictor_order(table)
     with style.figure_style():
         figure = style.new_figure(14.0, 1.2 + 0.32 * max(len(order), 4))
