@@ -27,6 +27,16 @@ from rnn_lyapunov.architectures.base import RecurrentArchitecture
 from rnn_lyapunov.architectures.registry import register_architecture
 from rnn_lyapunov.errors import InputError
 
+#: F.softplus returns its input unchanged above this (its default threshold), so its slope there is 1.
+SOFTPLUS_THRESHOLD = 20.0
+
+
+def softplus_slope(pre_activation: torch.Tensor) -> torch.Tensor:
+    """d softplus / dp as torch's ``F.softplus`` computes softplus: sigmoid(p), and exactly 1 above
+    the threshold where it returns p (sigmoid(20) = 1 - 2e-9 would differ from step's own derivative)."""
+    return torch.where(pre_activation > SOFTPLUS_THRESHOLD, torch.ones_like(pre_activation),
+                       torch.sigmoid(pre_activation))
+
 # Mamba's initial A: 1..16 over the state index n (S4D-real); here over channels, cycling
 S4D_REAL_PERIOD = 16
 
@@ -103,7 +113,7 @@ class SelectiveSSM(RecurrentArchitecture):
             result = None if h_rows is None else decay.unsqueeze(1) * h_rows
             if input_rows is None:
                 return result
-            slopes = torch.cat((torch.sigmoid(step_pre_activation) * (drive - torch.exp(getattr(self, f"a_log_l{layer}")) * decay * h),
+            slopes = torch.cat((softplus_slope(step_pre_activation) * (drive - torch.exp(getattr(self, f"a_log_l{layer}")) * decay * h),
                                 step_size * channel_input, step_size * input_matrix), dim=-1).unsqueeze(1)
             pushed = (F.linear(input_rows, weight.to(input_rows.dtype)) * slopes)
             from_input = pushed.view(pushed.shape[0], pushed.shape[1], 3, self.hidden_size).sum(dim=2)

@@ -75,3 +75,30 @@ def test_check_jacobian_passes_the_henon_map_and_names_a_wrong_shape():
 
     with pytest.raises(AssertionError, match=r"Cut.jacobian returned shape \(4, 2, 1\); expected .* = \(4, 2, 2\)"):
         check_jacobian(Cut(1.4, 0.3), input_size=0)
+
+
+class _ScaledLinearMap:
+    """x -> A x with entries of order 1e12, and an analytic Jacobian off by ``error`` relatively."""
+
+    state_size = input_size = 2
+
+    def __init__(self, error: float):
+        self.matrix = torch.tensor([[3e12, -1e12], [2e12, 5e12]], dtype=torch.float64)
+        self.error = error
+
+    def step(self, state, x):
+        return state @ self.matrix.T + 0.0 * x
+
+    def jacobian(self, state, x):
+        return (self.matrix * (1.0 + self.error)).expand(state.shape[0], 2, 2)
+
+
+def test_check_jacobian_rtol_scales_the_tolerance_with_the_entries_as_allclose_does():
+    from rnn_lyapunov.engine.jacobian_check import check_jacobian
+
+    # 1e12 * 1e-9 = 1e3 absolute: far above atol, within rtol=1e-8 of the entries, not within 1e-10.
+    assert check_jacobian(_ScaledLinearMap(1e-9), atol=1e-10, rtol=1e-8) > 1e-10
+    for rtol in (0.0, 1e-10):
+        with pytest.raises(AssertionError, match="differs from the autograd Jacobian"):
+            check_jacobian(_ScaledLinearMap(1e-9), atol=1e-10, rtol=rtol)
+    assert check_jacobian(_ScaledLinearMap(0.0), atol=0.0, rtol=0.0) == 0.0

@@ -109,3 +109,20 @@ def test_selective_ssm_clvs_are_its_channel_axes_growing_at_ln_a_t():
 def test_bad_options_are_refused_naming_them(name, options, message):
     with pytest.raises(InputError, match=message):
         create_model(name, input_size=2, hidden_size=3, output_size=1, **options)
+
+
+def test_the_selective_ssm_tangent_map_uses_softplus_slope_as_torch_computes_softplus():
+    # F.softplus returns p itself above 20, so d Delta / dp is exactly 1 there, not sigmoid(p) = 1 - 2e-9.
+    import torch
+
+    from rnn_lyapunov.architectures.registry import get_architecture
+    from rnn_lyapunov.engine.jacobian_check import check_jacobian
+
+    torch.manual_seed(0)
+    core = get_architecture("selective_ssm")(2, 3, num_layers=2, bias=True)
+    with torch.no_grad():
+        # Layer 1's step-size pre-activations far above the threshold; its input is layer 0's state,
+        # so d Delta / dp enters the Jacobian's cross-layer block.
+        core.bias_ih_l1[:3] = 25.0
+        core.a_log_l1.fill_(-3.0)  # a = exp(-Delta e^a_log) stays away from 0, so the term is not tiny
+    check_jacobian(core, batch=3, atol=1e-14, rtol=1e-14)  # sigmoid(25) would be off by ~1e-12

@@ -8,6 +8,7 @@ the whole batch, in float64, so a Jacobian that mixes batch rows would be caught
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch.func import jacrev
@@ -44,6 +45,7 @@ def check_jacobian(
     input_size: int | None = None,
     dtype: torch.dtype = torch.float64,
     atol: float = 1e-10,
+    rtol: float = 0.0,
     seed: int = 0,
 ) -> float:
     """Compare ``system.jacobian(state, x)`` with the autograd Jacobian of ``system.step``.
@@ -62,6 +64,8 @@ def check_jacobian(
         input_size: when ``x`` is generated; default ``system.input_size``.
         dtype: dtype of the comparison (float64 so that rounding does not hide small errors).
         atol: largest allowed absolute difference of any entry.
+        rtol: plus this fraction of the autograd entry's size (as ``torch.allclose``): for systems
+            whose Jacobian entries are far from 1, where float64 rounding alone exceeds ``atol``.
         seed: seed of the generated state and input.
 
     Returns:
@@ -69,7 +73,7 @@ def check_jacobian(
 
     Raises:
         InputError: the system has no ``jacobian``, or no input size is known.
-        AssertionError: the shapes differ or the difference exceeds ``atol`` (the message gives
+        AssertionError: the shapes differ or a difference exceeds ``atol + rtol * |autograd|`` (the message gives
             the worst entry and the layer blocks it falls in).
     """
     if not callable(getattr(system, "jacobian", None)):
@@ -105,22 +109,35 @@ def check_jacobian(
         )
     difference = (analytic - reference).abs()
     max_error = float(difference.max())
-    if not max_error <= atol:  # also catches NaN
-        trajectory, row, column = (int(index) for index in torch.unravel_index(difference.argmax(), difference.shape))
+    excess = _excess(difference, reference, atol, rtol)
+    if not float(excess.max()) <= 0.0:  # also catches NaN
+        trajectory, row, column = (int(index) for index in torch.unravel_index(
+            torch.nan_to_num(excess, nan=math.inf).argmax(), excess.shape))
         block = _block_note(system, row, column)
+        worst = float(difference[trajectory, row, column])
         raise AssertionError(
-            f"{name}.jacobian differs from the autograd Jacobian of {name}.step by {max_error:.3g} > atol={atol:g} "
+            f"{name}.jacobian differs from the autograd Jacobian of {name}.step by {worst:.3g} > "
+            f"{_tolerance_text(atol, rtol)} "
             f"(worst at trajectory {trajectory}, row {row}, column {column}{block}: analytic "
             f"{float(analytic[trajectory, row, column]):.6g}, autograd {float(reference[trajectory, row, column]):.6g}). "
             "step is the source of truth: fix the tangent map that linearised_cell returns (or the plugin's own "
             "jacobian), or remove it to let the engine use autodiff of step."
         )
     if callable(getattr(system, "step_with_tangents", None)):
-        max_error = max(max_error, _check_step_with_tangents(system, state, x, reference, atol, generator, name))
+        max_error = max(max_error, _check_step_with_tangents(system, state, x, reference, atol, rtol, generator, name))
     return max_error
 
 
-def _check_step_with_tangents(system, state, x, reference, atol, generator, name) -> float:
+def _excess(difference: torch.Tensor, reference: torch.Tensor, atol: float, rtol: float) -> torch.Tensor:
+    """Each difference minus its allowance ``atol + rtol * |reference|`` (> 0: too far; NaN stays NaN)."""
+    return difference - (atol + rtol * reference.abs())
+
+
+def _tolerance_text(atol: float, rtol: float) -> str:
+    return f"atol={atol:g}" if not rtol else f"atol + rtol |autograd| (atol={atol:g}, rtol={rtol:g})"
+
+
+def _check_step_with_tangents(system, state, x, reference, atol, rtol, generator, name) -> float:
     """``step_with_tangents(state, x, V)`` must return ``(step(state, x), J @ V)``."""
     tangents = torch.randn(*reference.shape[:2], 3, generator=generator, dtype=reference.dtype).to(reference.device)
     with torch.no_grad():
@@ -134,12 +151,14 @@ def _check_step_with_tangents(system, state, x, reference, atol, generator, name
         )
     state_error = float((next_state - expected_state).abs().max())
     tangent_error = float((pushed - expected).abs().max())
-    if not state_error <= atol:
-        raise AssertionError(f"{name}.step_with_tangents returns a next state that differs from {name}.step by {state_error:.3g} > atol={atol:g}")
-    if not tangent_error <= atol:
+    if not float(_excess((next_state - expected_state).abs(), expected_state, atol, rtol).max()) <= 0.0:
+        raise AssertionError(f"{name}.step_with_tangents returns a next state that differs from {name}.step by "
+                             f"{state_error:.3g} > {_tolerance_text(atol, rtol)}")
+    if not float(_excess((pushed - expected).abs(), expected, atol, rtol).max()) <= 0.0:
         raise AssertionError(
             f"{name}.step_with_tangents differs from (autograd Jacobian of {name}.step) @ tangents by "
-            f"{tangent_error:.3g} > atol={atol:g}. step is the source of truth: fix step_with_tangents or delete it."
+            f"{tangent_error:.3g} > {_tolerance_text(atol, rtol)}. step is the source of truth: fix "
+            "step_with_tangents or delete it."
         )
     return max(state_error, tangent_error)
 
