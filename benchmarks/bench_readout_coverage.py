@@ -83,6 +83,11 @@ def population_values(signal: float) -> dict:
             ("largest_exponent", "r2"): signal**2}
 
 
+def correlation(name: str, signal: float, args) -> float:
+    """The population correlation of lambda_1 with log(final loss) in scenario ``name``."""
+    return args.confounded if name == "confounded" else signal
+
+
 def scenario(name: str, signal: float, args) -> list[dict]:
     """Coverage rows of one scenario (null or planted) and the p-value rejection rates. With
     ``--raw PREFIX`` the simulations' tables are appended to PREFIX-<name>.csv as they finish (and
@@ -103,7 +108,7 @@ def scenario(name: str, signal: float, args) -> list[dict]:
               f"{time.perf_counter() - started:.0f} s, no truth sweeps", flush=True)
         return []
     print(f"# {name}: {args.simulations} simulations in {time.perf_counter() - started:.0f} s", flush=True)
-    return summarise(name, args.confounded if name == "confounded" else signal, pd.concat(tables), truth)
+    return summarise(name, correlation(name, signal, args), pd.concat(tables), truth)
 
 
 def summarise(name: str, signal: float, tables: pd.DataFrame, truth: pd.DataFrame) -> list[dict]:
@@ -196,7 +201,8 @@ def main(argv=None) -> pd.DataFrame | None:
         readout_module.permutation_cells = lambda X_baseline: None
     if args.summarise:
         rows = [row for name in args.scenarios for row in summarise(
-            name, args.confounded if name == "confounded" else signals[name], pd.read_csv(f"{args.raw}-{name}.csv"), pd.read_csv(f"{args.raw}-{name}-truth.csv"))]
+            name, correlation(name, signals[name], args), pd.read_csv(f"{args.raw}-{name}.csv"),
+            pd.read_csv(f"{args.raw}-{name}-truth.csv"))]
     else:
         rows = [row for name in args.scenarios for row in scenario(name, signals[name], args)]
     table = pd.DataFrame(rows)

@@ -29,7 +29,7 @@ from rnn_lyapunov.analysis.readout_intervals import (LEVEL, centred_interval, he
                                                      permutation_cells, permutation_p_values, refitted_bootstrap)
 from rnn_lyapunov.analysis.readout_models import cross_validated, scores
 from rnn_lyapunov.analysis.readout_models import scores as _scores  # noqa: F401  (its name before the split)
-from rnn_lyapunov.analysis.readout_inputs import (bootstrap_resamples, build_inputs, fold_splits,
+from rnn_lyapunov.analysis.readout_inputs import (bootstrap_resamples, build_inputs, equal_row_cells, fold_splits,
                                                   too_few_runs, usable_columns)
 from rnn_lyapunov.errors import InputError
 
@@ -57,9 +57,9 @@ def _evaluate_task(task, mask, y, inputs, chosen, settings):
     splits = [] if problem else fold_splits(task, y, folds, repeats, seed)
     cells, columns = None, inputs.sets["hyperparameters"][1]
     if settings["resample"] == "cells" and columns:
-        labels = np.unique(inputs.table.loc[mask, columns].to_numpy(float), axis=0, return_inverse=True)[1]
+        labels = equal_row_cells(inputs.table.loc[mask, columns].to_numpy(float))
         # Every run its own setting (sampled axes): the run bootstrap, stratified for AUC, is the same thing.
-        cells = labels.reshape(-1) if len(np.unique(labels)) < len(labels) else None
+        cells = labels if len(np.unique(labels)) < len(labels) else None
     samples = bootstrap_resamples(task, y, settings["n_bootstrap"], seed, cells=cells)
     common = {"n_runs": len(y), "n_failures": int(y.sum()) if task == "classification" else math.nan,
               "n_excluded": int((~mask).sum()), "target_scale": inputs.target_scale}

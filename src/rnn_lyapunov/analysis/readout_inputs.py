@@ -246,6 +246,17 @@ def fold_splits(task, y, folds, repeats, seed) -> list:
         return list(RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed).split(y, y))
 
 
+def equal_row_cells(X: np.ndarray) -> np.ndarray:
+    """(runs,) labels, equal exactly where the rows of ``X`` (runs, k) are equal: a sweep's cells
+    when ``X`` holds the hyperparameter (or any baseline) columns."""
+    return np.unique(X, axis=0, return_inverse=True)[1].reshape(-1)
+
+
+def cell_members(cells: np.ndarray) -> list[np.ndarray]:
+    """The indices of the runs of each cell of ``cells`` (runs,), in label order."""
+    return [np.flatnonzero(cells == cell) for cell in np.unique(cells)]
+
+
 def bootstrap_resamples(task: str, y: np.ndarray, size: int, seed: int, cells: np.ndarray | None = None) -> list:
     """``size`` arrays of indices of runs drawn with replacement.
 
@@ -257,7 +268,7 @@ def bootstrap_resamples(task: str, y: np.ndarray, size: int, seed: int, cells: n
     cells drawn, and one without both classes gives an undefined AUC that the interval skips)."""
     rng = np.random.default_rng(seed)
     if cells is not None:
-        members = [np.flatnonzero(cells == cell) for cell in np.unique(cells)]
+        members = cell_members(cells)
         return [np.concatenate([members[index] for index in rng.integers(0, len(members), len(members))])
                 for _ in range(size)]
     if task == "regression":

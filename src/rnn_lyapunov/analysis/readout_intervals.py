@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from rnn_lyapunov.analysis.readout_inputs import cell_members, equal_row_cells
 from rnn_lyapunov.analysis.readout_models import cross_validated, scores
 
 #: Nominal coverage of every interval of the readout (two-sided, equal tails).
@@ -88,9 +89,8 @@ def permutation_cells(X_baseline: np.ndarray) -> np.ndarray | None:
     equal (the sweep's cells, e.g. the same hyperparameters with different seeds), or None when
     fewer than half of the runs share their baseline values with another run (a continuous
     baseline such as an early loss): then the permutation test permutes across all runs."""
-    _, cells, sizes = np.unique(X_baseline, axis=0, return_inverse=True, return_counts=True)
-    cells = cells.reshape(-1)
-    return cells if (sizes[cells] >= 2).mean() >= 0.5 else None
+    cells = equal_row_cells(X_baseline)
+    return cells if (np.bincount(cells)[cells] >= 2).mean() >= 0.5 else None
 
 
 def permutation_p_values(X_combined, spectrum_columns, y, task, metrics, splits, repeats, baseline_scores,
@@ -123,7 +123,7 @@ def permutation_p_values(X_combined, spectrum_columns, y, task, metrics, splits,
 
     observed = differences(X_combined)
     rng = np.random.default_rng([seed, 2])
-    groups = [] if cells is None else [np.flatnonzero(cells == cell) for cell in np.unique(cells)]
+    groups = [] if cells is None else cell_members(cells)
     exceed = dict.fromkeys(metrics, 0)
     for _ in range(n_permutations):
         shuffled = X_combined.copy()
